@@ -1,0 +1,94 @@
+"""Configuration: defaults, then MYAPP_* environment variables, then the factory's argument."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from flask import Flask
+
+ENV_PREFIX = "MYAPP_"
+_PLACEHOLDER_SECRETS = frozenset({"", "dev", "secret", "changeme", "change-me", "development"})
+MIN_SECRET_LENGTH = 32
+
+
+class DefaultConfig:
+    """The embedded defaults: enough to run the development server with nothing set."""
+
+    SECRET_KEY: str | None = None
+    #: Bodies larger than this are refused with 413.
+    MAX_CONTENT_LENGTH = 1024 * 1024
+    #: Deeper JSON documents are refused with 400.
+    JSON_MAX_DEPTH = 32
+    #: Our own problem types are this base plus a slug.
+    PROBLEM_TYPE_BASE = "https://myapp.dev/problems/"
+    #: Blueprint modules (relative to myapp.blueprints) that are not registered.
+    DISABLED_BLUEPRINTS: ClassVar[list[str]] = []
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used; the message says how to fix it."""
+
+
+def _coerce(name: str, text: str, default: Any) -> Any:
+    """Read an environment value as the type of the setting's default."""
+    try:
+        if isinstance(default, bool):
+            if text.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(text)
+            return text.lower() in ("1", "true", "yes", "on")
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+        if isinstance(default, (list, dict)):
+            value = json.loads(text) if text.lstrip()[:1] in ("[", "{") else text.split(",")
+            return (
+                [item.strip() for item in value if item.strip()]
+                if isinstance(value, list)
+                else value
+            )
+    except ValueError:
+        raise ConfigError(
+            f"{ENV_PREFIX}{name}={text!r} is not a valid {type(default).__name__}"
+        ) from None
+    return text
+
+
+def load_config(app: Flask, config: Mapping[str, Any] | object | None) -> None:
+    """Layer the defaults, the MYAPP_* environment and the argument onto app.config."""
+    app.config.from_object(DefaultConfig)
+    for key, default in list(app.config.items()):
+        text = os.environ.get(ENV_PREFIX + key)
+        if text is not None:
+            app.config[key] = _coerce(key, text, default)
+    if isinstance(config, Mapping):
+        app.config.update(config)
+    elif config is not None:
+        app.config.from_object(config)
+    check_secret_key(app)
+
+
+def check_secret_key(app: Flask) -> None:
+    """Refuse a missing or weak SECRET_KEY outside debug and testing; invent one inside them."""
+    key = app.config.get("SECRET_KEY")
+    if key and (app.debug or app.testing):
+        return
+    if app.debug or app.testing:
+        app.config["SECRET_KEY"] = secrets.token_urlsafe(32)
+        return
+    if (
+        not isinstance(key, str)
+        or key.lower() in _PLACEHOLDER_SECRETS
+        or len(key) < MIN_SECRET_LENGTH
+    ):
+        raise ConfigError(
+            f"SECRET_KEY is missing or weak (it needs at least {MIN_SECRET_LENGTH} random "
+            "characters). Set it in the environment, for example:\n"
+            f"  export {ENV_PREFIX}SECRET_KEY=\"$(python -c 'import secrets; "
+            "print(secrets.token_urlsafe(48))')\"\n"
+            "or run the development server with --debug."
+        )

@@ -1,0 +1,142 @@
+"""ApiFlask and ApiResult: the one path from a view's return value to a JSON response."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any, cast
+
+from flask import Flask, Request, Response, request
+from flask.sessions import SessionInterface, SessionMixin
+from werkzeug.datastructures import Headers
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
+from werkzeug.utils import cached_property
+
+JSON_MIMETYPE = "application/json"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_NO_BODY = frozenset({204, 304})
+
+
+class ApiResult:
+    """A view's successful outcome: a value for the `data` envelope, a status and headers."""
+
+    __slots__ = ("headers", "ratelimit", "status", "value")
+
+    def __init__(self, value: Any, status: int = 200, headers: Mapping[str, str] | None = None):
+        self.value = value
+        self.status = status
+        self.headers = Headers(headers) if headers else Headers()
+        #: The limiter's verdict for this request, set by the rate-limit layer.
+        self.ratelimit: Any = None
+
+    def envelope(self) -> dict[str, Any]:
+        """Return the JSON document this result is rendered as."""
+        return {"data": self.value}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.status} {self.value!r}>"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def dump_json(document: Any) -> bytes:
+    """Encode a document compactly as UTF-8 JSON, refusing NaN and Infinity."""
+    return json.dumps(
+        document, separators=(",", ":"), allow_nan=False, default=_json_default
+    ).encode()
+
+
+def json_response(
+    document: Any, status: int, headers: Headers | None = None, mimetype: str = JSON_MIMETYPE
+) -> Response:
+    """Build a JSON response; 204 and 304 carry no body."""
+    body = b"" if status in _NO_BODY else dump_json(document)
+    response = Response(body, status=status, headers=headers, mimetype=mimetype)
+    if status in _NO_BODY:
+        del response.headers["Content-Type"]
+    return response
+
+
+class ApiRequest(Request):
+    """A request that knows its id, echoed from the client when it is well formed."""
+
+    @cached_property
+    def request_id(self) -> str:
+        """Return the client's X-Request-ID when valid, else a fresh random id."""
+        given = self.headers.get("X-Request-ID", "")
+        if _REQUEST_ID.fullmatch(given):
+            return given
+        return uuid.uuid4().hex
+
+
+def current_request_id() -> str:
+    """Return the id of the request being handled."""
+    return cast(ApiRequest, request).request_id
+
+
+class _NoSession(SessionMixin, dict):  # type: ignore[type-arg]
+    """An always-empty session: a bearer-token JSON API keeps no cookie state."""
+
+
+class NoSessionInterface(SessionInterface):
+    """Skip cookie sessions entirely; they cost time on every request and are never used."""
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin:
+        return _NoSession()
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        return None
+
+
+class ApiFlask(Flask):
+    """A Flask app whose views return ApiResults (or dicts and lists) rendered as JSON."""
+
+    request_class = ApiRequest
+    session_interface = NoSessionInterface()
+
+    def make_response(self, rv: Any) -> Response:
+        """Render ApiResults, dicts and lists through the one success renderer."""
+        if isinstance(rv, ApiResult):
+            return self.render_result(rv)
+        if isinstance(rv, (dict, list)):
+            return self.render_result(ApiResult(rv))
+        return super().make_response(rv)
+
+    def render_result(self, result: ApiResult) -> Response:
+        """Render an ApiResult as a JSON response in the success envelope."""
+        return json_response(result.envelope(), result.status, result.headers)
+
+    def handle_http_exception(self, e: HTTPException) -> Any:
+        """Answer routing redirects without Werkzeug's HTML body; route the rest as usual."""
+        if isinstance(e, RequestRedirect):
+            return Response(status=e.code, headers={"Location": e.new_url})
+        return super().handle_http_exception(e)
+
+    def make_default_options_response(self) -> Response:
+        """Answer OPTIONS with 204 and the Allow header, not an empty HTML page."""
+        response = super().make_default_options_response()
+        response.status_code = 204
+        del response.headers["Content-Type"]
+        return response
+
+    def process_response(self, response: Response) -> Response:
+        """Add the standard headers every response carries, success or error."""
+        response = super().process_response(response)
+        headers = response.headers
+        headers["X-Request-ID"] = current_request_id()
+        headers["X-Content-Type-Options"] = "nosniff"
+        if "Cache-Control" not in headers:
+            headers["Cache-Control"] = "no-store"
+        return response

@@ -1,0 +1,105 @@
+"""Strict JSON request bodies: UTF-8 only, finite numbers, bounded nesting, no lone surrogates."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from flask import current_app, request
+
+from myapp.core.errors import InvalidBody, UnsupportedMediaType
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]", re.ASCII)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("number out of range")
+    return value
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _has_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def parse_json(raw: bytes, max_depth: int) -> Any:
+    """Parse a UTF-8 JSON document, raising InvalidBody for anything hostile or malformed."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidBody("The request body is not valid UTF-8.") from None
+    try:
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise InvalidBody(f"The JSON body is nested deeper than {max_depth} levels.") from None
+    except ValueError as exc:
+        # JSONDecodeError's message names the position, which helps the client.
+        reason = (
+            exc.msg
+            if isinstance(exc, json.JSONDecodeError)
+            else "numbers must be finite and at most 4300 digits long"
+        )
+        raise InvalidBody(f"The request body is not valid JSON: {reason}.") from None
+    if _too_deep(value, max_depth):
+        raise InvalidBody(f"The JSON body is nested deeper than {max_depth} levels.")
+    if _SURROGATE_ESCAPE.search(text) and _has_surrogate(value):
+        raise InvalidBody("The JSON body contains an unpaired UTF-16 surrogate.")
+    return value
+
+
+def is_json_mimetype(mimetype: str) -> bool:
+    """Tell whether a mimetype is JSON: application/json or application/*+json."""
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
+
+
+def json_body() -> Any:
+    """Return the current request's JSON body, or raise 415 / 413 / 400 problems."""
+    if not is_json_mimetype(request.mimetype):
+        raise UnsupportedMediaType(
+            "Send the request body as application/json"
+            + (f", not {request.mimetype}." if request.mimetype else ".")
+        )
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise UnsupportedMediaType("JSON bodies must be encoded as UTF-8.")
+    raw = request.get_data(cache=True)
+    if not raw:
+        raise InvalidBody("The request body is empty; send a JSON object.")
+    return parse_json(raw, current_app.config["JSON_MAX_DEPTH"])

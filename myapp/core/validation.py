@@ -1,0 +1,157 @@
+"""@dataschema and @queryschema: voluptuous schemas whose failures become problem details."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import voluptuous as vol
+from flask import request
+
+from myapp.core.errors import InvalidBody, InvalidParameters, ValidationFailed
+from myapp.core.jsonbody import json_body
+from myapp.core.validators import Boolean, Integer, Number, String
+
+F = TypeVar("F", bound=Callable[..., Any])
+# voluptuous's wording for its two structural failures, said the way a client reads it.
+_MESSAGES = {"required key not provided": "is required", "extra keys not allowed": "is not allowed"}
+_BUILTINS: dict[Any, Callable[[bool], Any]] = {
+    int: lambda coerce: Integer(coerce=coerce),
+    float: lambda coerce: Number(coerce=coerce),
+    bool: lambda coerce: Boolean(coerce=coerce),
+    str: lambda coerce: String(),
+}
+
+
+def _strict(node: Any, coerce: bool) -> Any:
+    """Swap builtin types for strict validators (a JSON true is not an int).
+
+    With `coerce`, our validators also accept their text form (query strings are text).
+    """
+    if isinstance(node, dict):
+        return {key: _strict(value, coerce) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_strict(value, coerce) for value in node]
+    if node in _BUILTINS:
+        return _BUILTINS[node](coerce)
+    if coerce and getattr(node, "coerce", None) is False:
+        node = copy.copy(node)
+        node.coerce = True
+    return node
+
+
+def compile_schema(schema: Any, *, coerce: bool = False) -> vol.Schema:
+    """Build a voluptuous Schema: keys required, unknown keys rejected, types strict.
+
+    Pass a ready `vol.Schema` to choose other rules (say, `extra=vol.ALLOW_EXTRA`).
+    """
+    if isinstance(schema, vol.Schema):
+        return schema
+    return vol.Schema(_strict(schema, coerce), required=True, extra=vol.PREVENT_EXTRA)
+
+
+def json_pointer(path: list[Any]) -> str:
+    """Return an RFC 6901 JSON Pointer in URI-fragment form for a voluptuous path."""
+    tokens = (str(part).replace("~", "~0").replace("/", "~1") for part in path)
+    return "#" + "".join("/" + quote(token, safe="~!$&'()*+,;=:@?") for token in tokens)
+
+
+def _sort_key(path: tuple[Any, ...]) -> tuple[tuple[int, Any], ...]:
+    return tuple((0, part) if isinstance(part, int) else (1, str(part)) for part in path)
+
+
+def _failures(error: vol.MultipleInvalid) -> list[tuple[list[Any], str]]:
+    seen: dict[tuple[Any, ...], str] = {}
+    for item in error.errors:
+        path = [getattr(part, "schema", part) for part in item.path]
+        message = item.error_message or "is invalid"
+        seen.setdefault(tuple(path), _MESSAGES.get(message, message))
+    return [(list(path), seen[path]) for path in sorted(seen, key=_sort_key)]
+
+
+def _summary(count: int, noun: str) -> str:
+    return f"1 {noun} is invalid." if count == 1 else f"{count} {noun}s are invalid."
+
+
+def validate_body(schema: vol.Schema, value: Any) -> Any:
+    """Validate a parsed JSON body, raising 400 for a non-object and 422 for schema failures."""
+    if not isinstance(value, dict):
+        raise InvalidBody("The request body must be a JSON object.")
+    try:
+        return schema(value)
+    except vol.MultipleInvalid as exc:
+        failures = _failures(exc)
+        errors = [{"pointer": json_pointer(path), "detail": msg} for path, msg in failures]
+        raise ValidationFailed(_summary(len(errors), "field"), errors=errors) from None
+
+
+def validate_query(schema: vol.Schema, args: Any) -> dict[str, Any]:
+    """Validate query arguments (a MultiDict), raising 400 naming each bad parameter."""
+    errors = [
+        {"parameter": name, "detail": "given more than once"}
+        for name in sorted(args)
+        if len(args.getlist(name)) > 1
+    ]
+    if not errors:
+        try:
+            return schema(args.to_dict())  # type: ignore[no-any-return]
+        except vol.MultipleInvalid as exc:
+            errors = [
+                {"parameter": str(path[0]) if path else "", "detail": msg}
+                for path, msg in _failures(exc)
+            ]
+    raise InvalidParameters(_summary(len(errors), "parameter"), errors=errors)
+
+
+def _check_argument(view: Callable[..., Any], arg: str) -> None:
+    if arg not in inspect.signature(view).parameters:
+        raise TypeError(f"{view.__qualname__}() must accept a {arg!r} argument for its schema")
+
+
+def _inject(kwargs: dict[str, Any], arg: str, value: Any) -> None:
+    if arg in kwargs:
+        raise RuntimeError(
+            f"the URL argument {arg!r} collides with the validated data; "
+            f"pass arg='...' to the schema decorator to use another name"
+        )
+    kwargs[arg] = value
+
+
+def dataschema(schema: Any, *, arg: str = "data") -> Callable[[F], F]:
+    """Validate the JSON body against `schema` and pass the result to the view as `arg`."""
+    compiled = compile_schema(schema)
+
+    def decorator(view: F) -> F:
+        _check_argument(view, arg)
+
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            _inject(kwargs, arg, validate_body(compiled, json_body()))
+            return view(*args, **kwargs)
+
+        wrapper.body_schema = compiled  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def queryschema(schema: Any, *, arg: str = "query") -> Callable[[F], F]:
+    """Validate query parameters against `schema` (builtin types coerce from text)."""
+    compiled = compile_schema(schema, coerce=True)
+
+    def decorator(view: F) -> F:
+        _check_argument(view, arg)
+
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            _inject(kwargs, arg, validate_query(compiled, request.args))
+            return view(*args, **kwargs)
+
+        wrapper.query_schema = compiled  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
