@@ -27,6 +27,25 @@ class DefaultConfig:
     PROBLEM_TYPE_BASE = "https://myapp.dev/problems/"
     #: Blueprint modules (relative to myapp.blueprints) that are not registered.
     DISABLED_BLUEPRINTS: ClassVar[list[str]] = []
+    #: How many reverse proxies in front of the app may set X-Forwarded-For/-Proto.
+    TRUSTED_PROXY_HOPS = 0
+
+    #: Redis, shared by all workers; unset means the in-memory limiter (one process).
+    REDIS_URL: str | None = None
+    #: Seconds; a hung Redis costs a request at most connect + socket timeout.
+    REDIS_CONNECT_TIMEOUT = 0.2
+    REDIS_SOCKET_TIMEOUT = 0.2
+
+    RATELIMIT_ENABLED = True
+    #: Every route not given its own limit gets this one ("N/unit", ";" between several).
+    RATELIMIT_DEFAULT = "300/minute"
+    #: With the store down, ordinary routes are served unlimited ...
+    RATELIMIT_FAIL_OPEN = True
+    #: ... and sensitive (credential) routes answer 503.
+    RATELIMIT_SENSITIVE_FAIL_OPEN = False
+    #: Seconds to skip a failed store before trying it again.
+    RATELIMIT_STORE_RETRY_INTERVAL = 1.0
+    RATELIMIT_KEY_PREFIX = "myapp:rl"
 
 
 class ConfigError(RuntimeError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any, cast
 
@@ -13,6 +13,7 @@ from flask import Flask, Request, Response, request
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import RequestRedirect
 from werkzeug.utils import cached_property
 
@@ -106,6 +107,30 @@ class ApiFlask(Flask):
     request_class = ApiRequest
     session_interface = NoSessionInterface()
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        #: Applied to every view function as its route is added, once per function.
+        self.view_decorators: list[Callable[[Any], Any]] = []
+        self._decorated: dict[Callable[..., Any], Callable[..., Any]] = {}
+        super().__init__(*args, **kwargs)
+
+    def add_url_rule(
+        self,
+        rule: str,
+        endpoint: str | None = None,
+        view_func: Callable[..., Any] | None = None,
+        provide_automatic_options: bool | None = None,
+        **options: Any,
+    ) -> None:
+        """Add a route, first passing its view through `view_decorators`."""
+        if view_func is not None and self.view_decorators:
+            if view_func not in self._decorated:
+                decorated = view_func
+                for decorate in self.view_decorators:
+                    decorated = decorate(decorated)
+                self._decorated[view_func] = decorated
+            view_func = self._decorated[view_func]
+        super().add_url_rule(rule, endpoint, view_func, provide_automatic_options, **options)
+
     def make_response(self, rv: Any) -> Response:
         """Render ApiResults, dicts and lists through the one success renderer."""
         if isinstance(rv, ApiResult):
@@ -140,3 +165,9 @@ class ApiFlask(Flask):
         if "Cache-Control" not in headers:
             headers["Cache-Control"] = "no-store"
         return response
+
+
+def trust_proxy_hops(app: Flask, hops: int) -> None:
+    """Believe X-Forwarded-For/-Proto from exactly `hops` proxies in front of the app."""
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]

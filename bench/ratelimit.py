@@ -1,0 +1,126 @@
+"""Cost of rate limiting: a limited route vs the same route unlimited, memory and Redis.
+
+Runs everything in one process with direct WSGI calls on a prebuilt environ,
+interleaving the variants so machine noise hits them alike. Starts its own
+redis-server on a free loopback port unless --redis-url is given.
+
+    python bench/ratelimit.py [--requests 5000] [--rounds 7] [--redis-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from werkzeug.test import EnvironBuilder
+
+from myapp import create_app
+from tests.services import RedisServer
+
+LIMIT = "1000000/minute"  # high enough never to deny during the run
+
+
+def run(app, requests: int) -> float:
+    """Return microseconds per request for `requests` direct WSGI calls."""
+    environ = EnvironBuilder(path="/v1/calc/add", query_string="a=1&b=2").get_environ()
+
+    def start_response(status, headers, exc_info=None):
+        assert status.startswith("200"), status
+
+    started = time.perf_counter()
+    for _ in range(requests):
+        body = app(environ.copy(), start_response)
+        b"".join(body)
+    return (time.perf_counter() - started) / requests * 1e6
+
+
+def bare_evalsha(url: str, requests: int) -> float:
+    """Microseconds per EVALSHA of a trivial script from redis-py: the round-trip floor."""
+    client = redis.Redis.from_url(url)
+    sha = client.script_load("return 1")
+    started = time.perf_counter()
+    for _ in range(requests):
+        client.evalsha(sha, 0)
+    return (time.perf_counter() - started) / requests * 1e6
+
+
+def round_trips(app, url: str, requests: int) -> float:
+    """Top-level Redis commands per request, from the server's own counters."""
+    probe = redis.Redis.from_url(url)
+    run(app, 10)  # script loaded
+    probe.config_resetstat()
+    run(app, requests)
+    calls = {k.removeprefix("cmdstat_"): v["calls"] for k, v in probe.info("commandstats").items()}
+    # TIME, GET and SET run inside the script (one TIME per call); the rest were sent.
+    inside = calls.get("time", 0) + calls.get("get", 0) + calls.get("set", 0)
+    sent = sum(calls.values()) - inside - calls.get("info", 0) - calls.get("config|resetstat", 0)
+    return sent / requests
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--redis-url")
+    args = parser.parse_args()
+
+    server = None
+    url = args.redis_url
+    if url is None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            sys.exit("redis-server not found: apt-get install redis-server, or pass --redis-url")
+        server = RedisServer(binary)
+        server.start()
+        url = server.url
+    try:
+        base = {"TESTING": False, "SECRET_KEY": "x" * 32, "RATELIMIT_DEFAULT": LIMIT}
+        apps = {
+            "unlimited": create_app({**base, "RATELIMIT_ENABLED": False}),
+            "memory": create_app(base),
+            "redis": create_app({**base, "REDIS_URL": url}),
+        }
+        for app in apps.values():
+            run(app, 200)  # warm up
+        samples: dict[str, list[float]] = {name: [] for name in apps}
+        floor: list[float] = []
+        for _ in range(args.rounds):
+            for name, app in apps.items():
+                samples[name].append(run(app, args.requests))
+            floor.append(bare_evalsha(url, args.requests))
+        trips = round_trips(apps["redis"], url, 1000)
+    finally:
+        if server:
+            server.stop()
+
+    base_us = statistics.median(samples["unlimited"])
+    redis_version = subprocess.run(
+        ["redis-server", "--version"], capture_output=True, text=True, check=False
+    ).stdout.split()[2:3]
+    print(f"python {sys.version.split()[0]}, redis-py {redis.__version__}, redis {redis_version}")
+    print(f"{args.rounds} interleaved rounds x {args.requests} requests, GET /v1/calc/add")
+    print(f"{'variant':<10} {'median us':>10} {'min us':>8} {'ratio':>6} {'added us':>9}")
+    for name, values in samples.items():
+        med = statistics.median(values)
+        print(
+            f"{name:<10} {med:>10.1f} {min(values):>8.1f} {med / base_us:>6.2f} "
+            f"{med - base_us:>9.1f}"
+        )
+    floor_us = statistics.median(floor)
+    redis_added = statistics.median(samples["redis"]) - base_us
+    print(f"bare redis-py EVALSHA (round-trip floor): {floor_us:.1f} us")
+    print(f"redis limiter added cost minus that floor: {redis_added - floor_us:+.1f} us")
+    print(f"redis round trips per request: {trips:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Rate-limit stores: GCRA in memory for one process, or in Redis shared by every worker.
+
+GCRA (the generic cell rate algorithm) keeps one number per key, the
+"theoretical arrival time" (TAT): a limit of N per W seconds lets a request in
+when, after adding one emission interval I = W/N, the TAT is at most W ahead of
+now. That gives bursts of at most N, a steady N per W, no 2x burst at window
+edges, and O(1) memory per key. All arithmetic is in integer microseconds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+
+@dataclass(frozen=True)
+class Limit:
+    """N requests per W seconds under a policy name."""
+
+    quota: int
+    window: int
+    name: str
+
+    @property
+    def window_us(self) -> int:
+        """The window in microseconds."""
+        return self.window * 1_000_000
+
+    @property
+    def interval_us(self) -> int:
+        """The emission interval: how long one request's slot takes to refill."""
+        return self.window_us // self.quota
+
+
+class Backend(Protocol):
+    """Where TATs live: `hit` checks and, when every limit admits, records one request."""
+
+    def hit(self, key: str, limits: Sequence[Limit]) -> tuple[bool, list[int]]:
+        """Return (allowed, per limit: microseconds from now until its TAT)."""
+
+
+def gcra(tats: Sequence[int | None], limits: Sequence[Limit], now: int) -> tuple[bool, list[int]]:
+    """Apply GCRA to the stored TATs; return whether to admit and the new TATs."""
+    current = [max(tat or now, now) for tat in tats]
+    allowed = all(
+        tat + limit.interval_us - now <= limit.window_us
+        for tat, limit in zip(current, limits, strict=True)
+    )
+    if allowed:
+        current = [tat + limit.interval_us for tat, limit in zip(current, limits, strict=True)]
+    return allowed, current
+
+
+class MemoryBackend:
+    """TATs in a dict guarded by a lock: exact within one process, lost on restart."""
+
+    sweep_every = 10_000
+
+    def __init__(self) -> None:
+        self._tats: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._writes = 0
+
+    def hit(self, key: str, limits: Sequence[Limit]) -> tuple[bool, list[int]]:
+        """Check and record one request against every limit, atomically."""
+        keys = [f"{key}:{limit.name}" for limit in limits]
+        with self._lock:
+            now = time.monotonic_ns() // 1000
+            allowed, tats = gcra([self._tats.get(k) for k in keys], limits, now)
+            if allowed:
+                self._tats.update(zip(keys, tats, strict=True))
+                self._writes += 1
+                if self._writes % self.sweep_every == 0:
+                    self._sweep(now)
+        return allowed, [tat - now for tat in tats]
+
+    def _sweep(self, now: int) -> None:
+        # A TAT in the past means a full bucket, the same as no entry at all.
+        for key in [k for k, tat in self._tats.items() if tat <= now]:
+            del self._tats[key]
+
+
+# One round trip: read every TAT, decide, write them all only when every limit
+# admits. Redis's own clock is used so workers on different hosts agree, and
+# keys expire when their bucket is full again so Redis never grows unbounded.
+# ARGV holds, per key, the emission interval and the window in microseconds.
+GCRA_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tats = {}
+local allowed = 1
+for i = 1, #KEYS do
+  local interval = tonumber(ARGV[2 * i - 1])
+  local window = tonumber(ARGV[2 * i])
+  local tat = tonumber(redis.call('GET', KEYS[i]) or now)
+  if tat < now then tat = now end
+  if tat + interval - now > window then allowed = 0 end
+  tats[i] = tat
+end
+local out = {allowed}
+for i = 1, #KEYS do
+  local tat = tats[i]
+  if allowed == 1 then
+    tat = tat + tonumber(ARGV[2 * i - 1])
+    redis.call('SET', KEYS[i], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000))
+  end
+  out[i + 1] = tat - now
+end
+return out
+"""
+
+
+class RedisBackend:
+    """TATs in Redis, checked by one Lua script called by its SHA: exact across workers."""
+
+    def __init__(self, url: str, *, connect_timeout: float, socket_timeout: float) -> None:
+        self.client = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=connect_timeout,
+            socket_timeout=socket_timeout,
+            # A dead Redis must cost one timeout, never several.
+            retry=Retry(NoBackoff(), 0),
+        )
+        self._script: Any = self.client.register_script(GCRA_SCRIPT)
+
+    def hit(self, key: str, limits: Sequence[Limit]) -> tuple[bool, list[int]]:
+        """Check and record one request against every limit in one round trip."""
+        args: list[int] = []
+        for limit in limits:
+            args += (limit.interval_us, limit.window_us)
+        reply = self._script(keys=[f"{key}:{limit.name}" for limit in limits], args=args)
+        return bool(reply[0]), [int(value) for value in reply[1:]]

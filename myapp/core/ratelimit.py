@@ -1,0 +1,232 @@
+"""Rate limiting: a default limit on every route, tighter ones per route, headers everywhere.
+
+A view is wrapped once when its route is added, so the check runs before body
+validation and the ApiResult carries the verdict (`result.ratelimit`). The key is
+the authenticated identity when the identity loader finds one, else the client
+address (X-Forwarded-For counts only through the configured proxy hops).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import redis
+from flask import Flask, Response, current_app, g, request
+
+from myapp.core.api import ApiFlask, ApiResult
+from myapp.core.errors import ApiException, ServiceUnavailable
+from myapp.core.limiter_backends import Backend, Limit, MemoryBackend, RedisBackend
+
+F = TypeVar("F", bound=Callable[..., Any])
+_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_LIMIT = re.compile(r"\s*(\d+)\s*(?:/|per)\s*(\d+)?\s*(second|minute|hour|day)s?\s*", re.I)
+EXTENSION = "ratelimit"
+
+
+def parse_limits(spec: str, name: str) -> tuple[Limit, ...]:
+    """Parse "5/minute;100/hour" into Limits named after the policy (and unit when several)."""
+    parts = [part for part in spec.split(";") if part.strip()]
+    limits = []
+    for part in parts:
+        match = _LIMIT.fullmatch(part)
+        if not match or int(match[1]) < 1 or (match[2] and int(match[2]) < 1):
+            raise ValueError(f"bad rate limit {part!r}: write it as '300/minute' or '10/5seconds'")
+        window = int(match[2] or 1) * _UNITS[match[3].lower()]
+        if int(match[1]) > window * 1_000_000:
+            raise ValueError(f"bad rate limit {part!r}: at most one request per microsecond")
+        limit_name = name if len(parts) == 1 else f"{name}-{window}s"
+        limits.append(Limit(int(match[1]), window, limit_name))
+    if not limits:
+        raise ValueError("a rate limit needs at least one 'N/unit' part")
+    return tuple(limits)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A route's limits, and whether it fails closed when the store is down."""
+
+    name: str
+    limits: tuple[Limit, ...]
+    sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class RateLimitState:
+    """The verdict for one request: admitted or not, and what the headers say."""
+
+    policy: Policy
+    allowed: bool
+    #: Per limit, microseconds from now until its bucket is full again.
+    until_full_us: tuple[int, ...]
+
+    def remaining(self, limit: Limit, until_full: int) -> int:
+        """How many more requests this limit admits right now."""
+        return max(0, (limit.window_us - until_full) // limit.interval_us)
+
+    @property
+    def binding(self) -> tuple[Limit, int, int]:
+        """The limit closest to exhaustion: (limit, remaining, seconds until reset)."""
+        rows = [
+            (limit, self.remaining(limit, until), math.ceil(until / 1_000_000))
+            for limit, until in zip(self.policy.limits, self.until_full_us, strict=True)
+        ]
+        return min(rows, key=lambda row: (row[1], -row[2]))
+
+    @property
+    def retry_after(self) -> int:
+        """Whole seconds (at least 1) until a denied request would be admitted."""
+        waits = [
+            until + limit.interval_us - limit.window_us
+            for limit, until in zip(self.policy.limits, self.until_full_us, strict=True)
+        ]
+        return max(1, math.ceil(max(waits) / 1_000_000))
+
+    def headers(self) -> dict[str, str]:
+        """The IETF draft RateLimit fields and the older X-RateLimit-* trio."""
+        limit, remaining, reset = self.binding
+        return {
+            "RateLimit-Policy": ", ".join(
+                f'"{lim.name}";q={lim.quota};w={lim.window}' for lim in self.policy.limits
+            ),
+            "RateLimit": f'"{limit.name}";r={remaining};t={reset}',
+            "X-RateLimit-Limit": str(limit.quota),
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": str(math.ceil(time.time()) + reset),
+        }
+
+
+class RateLimited(ApiException):
+    """Too many requests for this key under this policy."""
+
+    status = 429
+    title = "Too many requests"
+    type = "rate-limited"
+
+
+class Limiter:
+    """Checks requests against a backend and applies the failure policy when it is down."""
+
+    def __init__(self, app: Flask, backend: Backend) -> None:
+        config = app.config
+        self.backend = backend
+        self.default = Policy("default", parse_limits(config["RATELIMIT_DEFAULT"], "default"))
+        self.fail_open = config["RATELIMIT_FAIL_OPEN"]
+        self.sensitive_fail_open = config["RATELIMIT_SENSITIVE_FAIL_OPEN"]
+        self.retry_interval = config["RATELIMIT_STORE_RETRY_INTERVAL"]
+        self.prefix = config["RATELIMIT_KEY_PREFIX"]
+        self.logger = app.logger
+        #: Returns the authenticated identity ("user:42") or None; the auth layer sets it.
+        self.identity_loader: Callable[[], str | None] = lambda: None
+        self._down_until = 0.0
+        self._outage = False
+
+    def key(self, policy: Policy) -> str:
+        """The bucket: the authenticated identity, else the client address."""
+        identity = self.identity_loader() or f"ip:{request.remote_addr}"
+        return f"{self.prefix}:{policy.name}:{identity}"
+
+    def check(self, policy: Policy) -> RateLimitState | None:
+        """Count this request; None means the store is down and the policy fails open."""
+        if time.monotonic() >= self._down_until:
+            try:
+                allowed, until_full = self.backend.hit(self.key(policy), policy.limits)
+            except redis.RedisError as exc:
+                self._store_down(exc)
+            else:
+                if self._outage:
+                    self._outage = False
+                    self.logger.warning("rate-limit store is reachable again")
+                return RateLimitState(policy, allowed, tuple(until_full))
+        if self.sensitive_fail_open if policy.sensitive else self.fail_open:
+            return None
+        raise ServiceUnavailable(
+            "The rate limiter is unavailable, so this route is closed for now.",
+            retry_after=max(1, math.ceil(self.retry_interval)),
+        )
+
+    def _store_down(self, exc: Exception) -> None:
+        # Skip the store for a moment so an outage costs one timeout, not one per request.
+        self._down_until = time.monotonic() + self.retry_interval
+        if not self._outage:
+            self._outage = True
+            self.logger.warning(
+                "rate-limit store is unreachable (%s); applying failure policy", exc
+            )
+
+
+def _limited(view: F, policy: Policy | None) -> F:
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        limiter: Limiter | None = current_app.extensions.get(EXTENSION)
+        if limiter is None:
+            return view(*args, **kwargs)
+        state = limiter.check(policy or limiter.default)
+        g.ratelimit = state
+        if state is not None and not state.allowed:
+            limit = state.binding[0]
+            raise RateLimited(
+                f"Rate limit {limit.quota} per {limit.window} seconds exceeded; "
+                f"retry in {state.retry_after} seconds.",
+                headers={"Retry-After": str(state.retry_after)},
+            )
+        result = view(*args, **kwargs)
+        if isinstance(result, ApiResult):
+            result.ratelimit = state
+        return result
+
+    wrapper.ratelimit_policy = policy  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+def ratelimit(spec: str, *, name: str = "route", sensitive: bool = False) -> Callable[[F], F]:
+    """Give a route its own limit ("5/minute;100/hour"); sensitive routes fail closed."""
+    policy = Policy(name, parse_limits(spec, name), sensitive)
+    return lambda view: _limited(view, policy)
+
+
+def exempt(view: F) -> F:
+    """Leave a route unlimited (liveness probes)."""
+    view.ratelimit_policy = None  # type: ignore[attr-defined]
+    return view
+
+
+def apply_default_limit(view: F) -> F:
+    """Wrap a view with the default limit unless it chose its own or is exempt."""
+    if hasattr(view, "ratelimit_policy"):
+        return view
+    return _limited(view, None)
+
+
+def add_ratelimit_headers(response: Response) -> Response:
+    """Put the limit headers on every response of a limited route, success or error."""
+    state: RateLimitState | None = g.get("ratelimit")
+    if state is not None:
+        response.headers.update(state.headers())
+    return response
+
+
+def make_backend(app: Flask) -> Backend:
+    """Redis when REDIS_URL is set, else memory."""
+    url = app.config["REDIS_URL"]
+    if not url:
+        return MemoryBackend()
+    return RedisBackend(
+        url,
+        connect_timeout=app.config["REDIS_CONNECT_TIMEOUT"],
+        socket_timeout=app.config["REDIS_SOCKET_TIMEOUT"],
+    )
+
+
+def register_ratelimit(app: ApiFlask) -> None:
+    """Install the limiter, the default limit for routes added from now on, and the headers."""
+    if not app.config["RATELIMIT_ENABLED"]:
+        return
+    app.extensions[EXTENSION] = Limiter(app, make_backend(app))
+    app.view_decorators.append(apply_default_limit)
+    app.after_request(add_ratelimit_headers)
