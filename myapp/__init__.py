@@ -5,18 +5,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from myapp.auth import register_auth
+from myapp.cli import register_cli
 from myapp.config import load_config
 from myapp.core import ApiFlask, register_blueprints, register_error_handlers
 from myapp.core.api import trust_proxy_hops
 from myapp.core.ratelimit import register_ratelimit
+from myapp.db import register_database
 
 
 def create_app(config: Mapping[str, Any] | object | None = None) -> ApiFlask:
-    """Build the application: config, proxies, errors, rate limits, then the blueprints."""
+    """Build the application: config, proxies, errors, limits, database, auth, blueprints."""
     app = ApiFlask(__name__, instance_relative_config=True, static_folder=None)
     load_config(app, config)
     trust_proxy_hops(app, app.config["TRUSTED_PROXY_HOPS"])
     register_error_handlers(app)
     register_ratelimit(app)
+    register_database(app)
+    register_auth(app)
+    register_cli(app)
     register_blueprints(app, "myapp.blueprints")
     return app

@@ -46,6 +46,20 @@ class DefaultConfig:
     #: Seconds to skip a failed store before trying it again.
     RATELIMIT_STORE_RETRY_INTERVAL = 1.0
     RATELIMIT_KEY_PREFIX = "myapp:rl"
+    #: Sign-in attempts per client address.
+    RATELIMIT_AUTH = "5/minute"
+
+    #: SQLAlchemy URL; unset means a SQLite file in the instance folder.
+    DATABASE_URL: str | None = None
+    #: Seconds a SQLite writer waits for the lock before the request gets a 503.
+    DATABASE_BUSY_TIMEOUT = 5.0
+    #: Seconds to wait for a PostgreSQL connection (and for a pooled one).
+    DATABASE_CONNECT_TIMEOUT = 3
+
+    #: Bearer tokens live this many seconds.
+    TOKEN_TTL = 3600
+    #: werkzeug's generate_password_hash method; tests use a cheaper scrypt.
+    PASSWORD_HASH_METHOD = "scrypt"
 
 
 class ConfigError(RuntimeError):

@@ -2,16 +2,66 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from sqlalchemy import text
 
 from myapp import create_app
-from tests.services import RedisServer, find_binary
+from myapp.db import Base, get_engine
+from tests.services import PostgresServer, RedisServer, find_binary, find_postgres_bindir
+
+#: MYAPP_TEST_DATABASE=postgresql runs the whole suite on PostgreSQL (the tox env "pg").
+ON_POSTGRES = os.environ.get("MYAPP_TEST_DATABASE") == "postgresql"
+#: Cheap password hashing keeps the suite fast; production uses werkzeug's scrypt default.
+FAST_HASH = "scrypt:1024:8:1"
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One PostgreSQL cluster for the session; skipped (or failed in CI) without binaries."""
+    server = PostgresServer(find_postgres_bindir())
+    server.start()
+    yield server
+    server.remove()
 
 
 @pytest.fixture
-def app():
-    """A fresh application in testing mode."""
-    return create_app({"TESTING": True})
+def database_url(request, tmp_path):
+    """An empty database with the schema: a SQLite file, or PostgreSQL truncated clean."""
+    if not ON_POSTGRES:
+        return f"sqlite:///{tmp_path / 'test.sqlite3'}"
+    server = request.getfixturevalue("postgres_server")
+    return server.url
+
+
+@pytest.fixture
+def make_app(database_url):
+    """Build test apps on this test's database; extra settings override the defaults."""
+    apps = []
+
+    def factory(**settings):
+        config = {"TESTING": True, "DATABASE_URL": database_url, "PASSWORD_HASH_METHOD": FAST_HASH}
+        config.update(settings)
+        built = create_app(config)
+        engine = get_engine(built)
+        Base.metadata.create_all(engine)
+        if not apps and engine.dialect.name == "postgresql":
+            tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+            with engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        apps.append(built)
+        return built
+
+    yield factory
+    for built in apps:
+        get_engine(built).dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    """A fresh application in testing mode, on an empty database."""
+    return make_app()
 
 
 @pytest.fixture

@@ -7,9 +7,11 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
 
@@ -97,3 +99,82 @@ class RedisServer:
     def client(self) -> redis.Redis:
         """A plain client for assertions."""
         return redis.Redis(port=self.port, socket_timeout=2)
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL cluster on 127.0.0.1, durability off for speed."""
+
+    def __init__(self, bindir: str):
+        self.bindir = Path(bindir)
+        self.port = free_port()
+        self.datadir = Path(tempfile.mkdtemp(prefix="myapp-pg-"))
+        # PostgreSQL refuses to run as root; Debian's package makes a postgres user.
+        self.user = "postgres" if os.geteuid() == 0 else None
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/myapp_test"
+
+    def _run(self, *args: str) -> None:
+        subprocess.run(
+            [str(self.bindir / args[0]), *args[1:]],
+            check=True,
+            user=self.user,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    def start(self) -> None:
+        """initdb (first time), start, and create the test database."""
+        if self.user:
+            shutil.chown(self.datadir, self.user, self.user)
+        if not (self.datadir / "PG_VERSION").exists():
+            self._run(
+                "initdb",
+                "-D",
+                str(self.datadir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            )
+        options = (
+            f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.datadir),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "30",
+            "-l",
+            str(self.datadir / "log"),
+            "start",
+        )
+        with psycopg.connect(self.admin_dsn(), autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = 'myapp_test'")
+            if exists.fetchone() is None:
+                conn.execute("CREATE DATABASE myapp_test")
+
+    def admin_dsn(self) -> str:
+        """A libpq DSN for the maintenance database."""
+        return f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+
+    def stop(self) -> None:
+        """Stop the cluster at once (its data is throwaway)."""
+        if (self.datadir / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", str(self.datadir), "-m", "immediate", "-w", "stop")
+
+    def remove(self) -> None:
+        """Stop and delete the cluster."""
+        self.stop()
+        shutil.rmtree(self.datadir, ignore_errors=True)
+
+
+def find_postgres_bindir() -> str:
+    """The directory of Debian's PostgreSQL server binaries."""
+    initdb = find_binary("initdb", "postgresql", ("/usr/lib/postgresql/*/bin/initdb",))
+    return str(Path(initdb).resolve().parent)

@@ -1,7 +1,12 @@
-"""Liveness: the process is up and answering."""
+"""Liveness (the process answers) and readiness (its dependencies answer too)."""
 
-from flask import Blueprint
+from __future__ import annotations
 
+from typing import cast
+
+from flask import Blueprint, current_app
+
+from myapp.core import ApiFlask, ServiceUnavailable
 from myapp.core.ratelimit import exempt
 
 bp = Blueprint("health", __name__)
@@ -12,3 +17,22 @@ bp = Blueprint("health", __name__)
 def health() -> dict[str, str]:
     """Report that the process answers; touches no dependency."""
     return {"status": "ok"}
+
+
+@bp.get("/health/ready")
+@exempt
+def ready() -> dict[str, object]:
+    """Check every dependency; 503 naming the ones that are down."""
+    checks = {}
+    for name, check in sorted(cast(ApiFlask, current_app).readiness_checks.items()):
+        try:
+            check()
+        except Exception as exc:  # any failure means "not ready"; the name is enough
+            current_app.logger.warning("readiness: %s is down (%s)", name, type(exc).__name__)
+            checks[name] = "down"
+        else:
+            checks[name] = "ok"
+    if "down" in checks.values():
+        down = ", ".join(name for name, state in checks.items() if state == "down")
+        raise ServiceUnavailable(f"Not ready: {down} unavailable.", checks=checks)
+    return {"status": "ready", "checks": checks}

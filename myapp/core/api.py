@@ -14,7 +14,7 @@ from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
-from werkzeug.routing import RequestRedirect
+from werkzeug.routing import BaseConverter, RequestRedirect, ValidationError
 from werkzeug.utils import cached_property
 
 JSON_MIMETYPE = "application/json"
@@ -70,6 +70,22 @@ def json_response(
     return response
 
 
+class IdConverter(BaseConverter):
+    """`<id:name>`: a positive 64-bit integer; anything larger matches nothing (404)."""
+
+    regex = r"[1-9][0-9]{0,18}"
+    part_isolating = True
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if number > 2**63 - 1:
+            raise ValidationError()
+        return number
+
+    def to_url(self, value: Any) -> str:
+        return str(int(value))
+
+
 class ApiRequest(Request):
     """A request that knows its id, echoed from the client when it is well formed."""
 
@@ -111,7 +127,10 @@ class ApiFlask(Flask):
         #: Applied to every view function as its route is added, once per function.
         self.view_decorators: list[Callable[[Any], Any]] = []
         self._decorated: dict[Callable[..., Any], Callable[..., Any]] = {}
+        #: Dependency name -> a callable that raises when it is unreachable (readiness).
+        self.readiness_checks: dict[str, Callable[[], object]] = {}
         super().__init__(*args, **kwargs)
+        self.url_map.converters["id"] = IdConverter
 
     def add_url_rule(
         self,

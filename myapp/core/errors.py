@@ -164,8 +164,11 @@ def render_problem(error: ApiException) -> Response:
 
 def from_http_exception(error: HTTPException) -> ApiException:
     """Translate a Werkzeug HTTPException (404, 405, 413, ...) into an about:blank problem."""
-    problem = ApiException(error.description)
-    problem.status = error.code or 500
+    # Every 404 reads the same, so an unknown path, a missing row and someone
+    # else's row cannot be told apart.
+    code = error.code or 500
+    problem = ApiException(NotFound.detail if code == 404 else error.description)
+    problem.status = code
     for name, value in error.get_headers():
         if name.lower() not in _BODY_HEADERS:
             problem.headers.add(name, value)

@@ -47,20 +47,33 @@ def parse_limits(spec: str, name: str) -> tuple[Limit, ...]:
     return tuple(limits)
 
 
+_CONFIG_KEY = re.compile(r"[A-Z][A-Z0-9_]*")
+
+
 @dataclass(frozen=True)
 class Policy:
-    """A route's limits, and whether it fails closed when the store is down."""
+    """A route's limits (a spec, or the config key holding one) and how it is keyed.
+
+    Sensitive routes fail closed when the store is down; `by_address` routes
+    count per client address even for authenticated callers (sign-in attempts).
+    """
 
     name: str
-    limits: tuple[Limit, ...]
+    spec: str
     sensitive: bool = False
+    by_address: bool = False
+
+    def limits(self, config: Any) -> tuple[Limit, ...]:
+        """Parse the spec, reading it from the config when it names a setting."""
+        spec = config[self.spec] if _CONFIG_KEY.fullmatch(self.spec) else self.spec
+        return parse_limits(spec, self.name)
 
 
 @dataclass(frozen=True)
 class RateLimitState:
     """The verdict for one request: admitted or not, and what the headers say."""
 
-    policy: Policy
+    limits: tuple[Limit, ...]
     allowed: bool
     #: Per limit, microseconds from now until its bucket is full again.
     until_full_us: tuple[int, ...]
@@ -74,7 +87,7 @@ class RateLimitState:
         """The limit closest to exhaustion: (limit, remaining, seconds until reset)."""
         rows = [
             (limit, self.remaining(limit, until), math.ceil(until / 1_000_000))
-            for limit, until in zip(self.policy.limits, self.until_full_us, strict=True)
+            for limit, until in zip(self.limits, self.until_full_us, strict=True)
         ]
         return min(rows, key=lambda row: (row[1], -row[2]))
 
@@ -83,7 +96,7 @@ class RateLimitState:
         """Whole seconds (at least 1) until a denied request would be admitted."""
         waits = [
             until + limit.interval_us - limit.window_us
-            for limit, until in zip(self.policy.limits, self.until_full_us, strict=True)
+            for limit, until in zip(self.limits, self.until_full_us, strict=True)
         ]
         return max(1, math.ceil(max(waits) / 1_000_000))
 
@@ -92,7 +105,7 @@ class RateLimitState:
         limit, remaining, reset = self.binding
         return {
             "RateLimit-Policy": ", ".join(
-                f'"{lim.name}";q={lim.quota};w={lim.window}' for lim in self.policy.limits
+                f'"{lim.name}";q={lim.quota};w={lim.window}' for lim in self.limits
             ),
             "RateLimit": f'"{limit.name}";r={remaining};t={reset}',
             "X-RateLimit-Limit": str(limit.quota),
@@ -115,7 +128,9 @@ class Limiter:
     def __init__(self, app: Flask, backend: Backend) -> None:
         config = app.config
         self.backend = backend
-        self.default = Policy("default", parse_limits(config["RATELIMIT_DEFAULT"], "default"))
+        self.config = config
+        self.default = Policy("default", "RATELIMIT_DEFAULT")
+        self._limits: dict[Policy, tuple[Limit, ...]] = {}
         self.fail_open = config["RATELIMIT_FAIL_OPEN"]
         self.sensitive_fail_open = config["RATELIMIT_SENSITIVE_FAIL_OPEN"]
         self.retry_interval = config["RATELIMIT_STORE_RETRY_INTERVAL"]
@@ -126,23 +141,30 @@ class Limiter:
         self._down_until = 0.0
         self._outage = False
 
+    def limits(self, policy: Policy) -> tuple[Limit, ...]:
+        """The policy's parsed limits under this app's config (a bad spec raises)."""
+        if policy not in self._limits:
+            self._limits[policy] = policy.limits(self.config)
+        return self._limits[policy]
+
     def key(self, policy: Policy) -> str:
         """The bucket: the authenticated identity, else the client address."""
-        identity = self.identity_loader() or f"ip:{request.remote_addr}"
-        return f"{self.prefix}:{policy.name}:{identity}"
+        identity = None if policy.by_address else self.identity_loader()
+        return f"{self.prefix}:{policy.name}:{identity or f'ip:{request.remote_addr}'}"
 
     def check(self, policy: Policy) -> RateLimitState | None:
         """Count this request; None means the store is down and the policy fails open."""
         if time.monotonic() >= self._down_until:
             try:
-                allowed, until_full = self.backend.hit(self.key(policy), policy.limits)
+                limits = self.limits(policy)
+                allowed, until_full = self.backend.hit(self.key(policy), limits)
             except redis.RedisError as exc:
                 self._store_down(exc)
             else:
                 if self._outage:
                     self._outage = False
                     self.logger.warning("rate-limit store is reachable again")
-                return RateLimitState(policy, allowed, tuple(until_full))
+                return RateLimitState(limits, allowed, tuple(until_full))
         if self.sensitive_fail_open if policy.sensitive else self.fail_open:
             return None
         raise ServiceUnavailable(
@@ -184,9 +206,17 @@ def _limited(view: F, policy: Policy | None) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def ratelimit(spec: str, *, name: str = "route", sensitive: bool = False) -> Callable[[F], F]:
-    """Give a route its own limit ("5/minute;100/hour"); sensitive routes fail closed."""
-    policy = Policy(name, parse_limits(spec, name), sensitive)
+def ratelimit(
+    spec: str, *, name: str = "route", sensitive: bool = False, by_address: bool = False
+) -> Callable[[F], F]:
+    """Give a route its own limit: "5/minute;100/hour", or a config key holding one.
+
+    Sensitive routes fail closed when the store is down; `by_address` keys the
+    limit on the client address even when the caller is authenticated.
+    """
+    policy = Policy(name, spec, sensitive, by_address)
+    if not _CONFIG_KEY.fullmatch(spec):
+        parse_limits(spec, name)  # a typo fails at import, not at the first request
     return lambda view: _limited(view, policy)
 
 
@@ -196,8 +226,15 @@ def exempt(view: F) -> F:
     return view
 
 
-def apply_default_limit(view: F) -> F:
-    """Wrap a view with the default limit unless it chose its own or is exempt."""
+def apply_default_limit(limiter: Limiter, view: F) -> F:
+    """Wrap a view with the default limit unless it chose its own or is exempt.
+
+    Runs as each route is added, so a policy naming a missing or malformed
+    setting stops start-up instead of failing its first request.
+    """
+    policy = getattr(view, "ratelimit_policy", limiter.default)
+    if policy is not None:
+        limiter.limits(policy)
     if hasattr(view, "ratelimit_policy"):
         return view
     return _limited(view, None)
@@ -227,6 +264,9 @@ def register_ratelimit(app: ApiFlask) -> None:
     """Install the limiter, the default limit for routes added from now on, and the headers."""
     if not app.config["RATELIMIT_ENABLED"]:
         return
-    app.extensions[EXTENSION] = Limiter(app, make_backend(app))
-    app.view_decorators.append(apply_default_limit)
+    backend = make_backend(app)
+    if isinstance(backend, RedisBackend):
+        app.readiness_checks["redis"] = backend.client.ping
+    limiter = app.extensions[EXTENSION] = Limiter(app, backend)
+    app.view_decorators.append(functools.partial(apply_default_limit, limiter))
     app.after_request(add_ratelimit_headers)

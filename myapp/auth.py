@@ -1,0 +1,86 @@
+"""Bearer authentication: who is calling, and decorators that insist on it."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from flask import Flask, g, request
+
+from myapp.core import Forbidden, Unauthorized
+from myapp.core.ratelimit import EXTENSION as RATELIMIT
+from myapp.db import get_session
+from myapp.models import User
+from myapp.services.tokens import user_for_token
+
+F = TypeVar("F", bound=Callable[..., Any])
+# Tokens are URL-safe base64 text; anything else is not worth a database lookup.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,128}")
+_UNSET = object()
+
+
+def bearer_token() -> str | None:
+    """The token from `Authorization: Bearer ...`; never from the query string."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not _TOKEN.fullmatch(token.strip()):
+        return None
+    return token.strip()
+
+
+def authenticated_user() -> User | None:
+    """The caller's user when a live token was presented, else None (looked up once)."""
+    user = g.get("_auth_user", _UNSET)
+    if user is _UNSET:
+        token = bearer_token()
+        user = user_for_token(get_session(), token) if token else None
+        g._auth_user = user
+    return cast("User | None", user)
+
+
+def current_user() -> User:
+    """The authenticated user of a view behind @require_auth."""
+    user: User = g.current_user
+    return user
+
+
+def require_auth(view: F) -> F:
+    """Let the view run only for a caller with a live bearer token (else 401)."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        user = authenticated_user()
+        if user is None:
+            raise Unauthorized()
+        g.current_user = user
+        return view(*args, **kwargs)
+
+    wrapper.requires_auth = True  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+def require_admin(view: F) -> F:
+    """Like require_auth, and the caller must be an admin (else 403)."""
+
+    @require_auth
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not current_user().is_admin:
+            raise Forbidden("This route is for administrators.")
+        return view(*args, **kwargs)
+
+    wrapper.requires_admin = True  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+def _rate_limit_identity() -> str | None:
+    user = authenticated_user()
+    return f"user:{user.id}" if user else None
+
+
+def register_auth(app: Flask) -> None:
+    """Key rate limits on the authenticated user when there is one."""
+    limiter = app.extensions.get(RATELIMIT)
+    if limiter is not None:
+        limiter.identity_loader = _rate_limit_identity

@@ -1,0 +1,40 @@
+"""Bearer tokens: sign in for one, sign out to revoke it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app
+
+from myapp.auth import bearer_token, require_auth
+from myapp.core import ApiResult, Email, String, Unauthorized, dataschema
+from myapp.core.ratelimit import ratelimit
+from myapp.db import get_session
+from myapp.services import tokens
+
+bp = Blueprint("tokens", __name__, url_prefix="/v1/auth")
+
+
+@bp.post("/token")
+@ratelimit("RATELIMIT_AUTH", name="auth", sensitive=True, by_address=True)
+@dataschema({"email": Email(), "password": String(1, 128)})
+def create_token(data: dict[str, Any]) -> ApiResult:
+    """Exchange email and password for a bearer token; the same 401 for any mistake."""
+    config = current_app.config
+    session = get_session()
+    user = tokens.authenticate(
+        session, data["email"], data["password"], hash_method=config["PASSWORD_HASH_METHOD"]
+    )
+    if user is None:
+        raise Unauthorized("The email address or password is wrong.")
+    ttl = config["TOKEN_TTL"]
+    token = tokens.issue_token(session, user, ttl=ttl)
+    return ApiResult({"access_token": token, "token_type": "bearer", "expires_in": ttl})
+
+
+@bp.delete("/token")
+@require_auth
+def delete_token() -> ApiResult:
+    """Revoke the token this request was made with."""
+    tokens.revoke_token(get_session(), bearer_token() or "")
+    return ApiResult(None, status=204)

@@ -1,0 +1,93 @@
+"""Users: sign up, see and change yourself, and (admins) list everyone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import voluptuous as vol
+from flask import Blueprint, current_app, url_for
+
+from myapp.auth import current_user, require_admin, require_auth
+from myapp.core import ApiResult, Email, NotFound, String, dataschema, queryschema
+from myapp.core.pagination import PAGE_QUERY, PageResult
+from myapp.db import get_session
+from myapp.models import User
+from myapp.services import users
+
+bp = Blueprint("users", __name__, url_prefix="/v1/users")
+
+NAME = String(1, 100)
+PASSWORD = String(8, 128)
+
+
+def get_user_or_404(user_id: int) -> User:
+    """The user the caller may see: themself, or anyone for an admin; else 404."""
+    caller = current_user()
+    if caller.id == user_id:
+        return caller
+    user = users.get_user(get_session(), user_id) if caller.is_admin else None
+    if user is None:
+        raise NotFound()
+    return user
+
+
+@bp.post("")
+@dataschema({"email": Email(), "name": NAME, "password": PASSWORD})
+def create_user(data: dict[str, Any]) -> ApiResult:
+    """Sign up; 409 when the email address is taken."""
+    user = users.create_user(
+        get_session(), hash_method=current_app.config["PASSWORD_HASH_METHOD"], **data
+    )
+    location = url_for("users.get_user", user_id=user.id, _external=True)
+    return ApiResult(user.to_dict(), status=201, headers={"Location": location})
+
+
+@bp.get("")
+@require_admin
+@queryschema(PAGE_QUERY)
+def list_users(query: dict[str, int]) -> PageResult:
+    """Every user, a page at a time (admins only)."""
+    items, total = users.list_users(get_session(), **query)
+    return PageResult([u.to_dict() for u in items], total=total, **query)
+
+
+@bp.get("/me")
+@require_auth
+def get_me() -> ApiResult:
+    """The caller's own account."""
+    return ApiResult(current_user().to_dict())
+
+
+@bp.patch("/me")
+@require_auth
+@dataschema(
+    {
+        vol.Optional("name"): NAME,
+        vol.Optional("password"): PASSWORD,
+        vol.Optional("current_password"): String(1, 128),
+    }
+)
+def update_me(data: dict[str, Any]) -> ApiResult:
+    """Change the name, or the password (with the current one; revokes all tokens)."""
+    user = users.update_user(
+        get_session(),
+        current_user(),
+        hash_method=current_app.config["PASSWORD_HASH_METHOD"],
+        **data,
+    )
+    return ApiResult(user.to_dict())
+
+
+@bp.delete("/me")
+@require_auth
+def delete_me() -> ApiResult:
+    """Delete the caller's account with its tokens and aliases."""
+    users.delete_user(get_session(), current_user())
+    return ApiResult(None, status=204)
+
+
+@bp.get("/<id:user_id>")
+@require_auth
+def get_user(user_id: int) -> ApiResult:
+    """One user: the caller themself, or anyone for an admin."""
+    return ApiResult(get_user_or_404(user_id).to_dict())

@@ -1,0 +1,139 @@
+"""The database: one SQLAlchemy engine per app, one session per request, outages as 503s.
+
+The embedded default is a SQLite file in the instance folder (WAL, foreign keys,
+a busy timeout, and BEGIN IMMEDIATE for writing requests so two writers queue
+instead of failing); MYAPP_DATABASE_URL=postgresql+psycopg://... runs the same code
+on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from sqlalchemy import BigInteger, Engine, Integer, create_engine, event, exc, text
+from sqlalchemy.orm import DeclarativeBase, Session
+
+from myapp.core.api import ApiFlask
+from myapp.core.errors import ServiceUnavailable, render_problem
+
+EXTENSION = "db"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: SQLite's rowid alias must be INTEGER; everywhere else ids are 64-bit.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """The declarative base of every model."""
+
+
+def utcnow() -> datetime:
+    """The current UTC time, naive, as every timestamp column stores it."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _sqlite_engine(url: str, busy_timeout: float) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": busy_timeout})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event choose how each transaction starts.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # A deferred transaction that reads and then writes can fail at once
+        # ("database is locked") when another writer got in between; taking the
+        # write lock up front makes writers wait their turn instead.
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def make_engine(url: str, *, busy_timeout: float = 5.0, connect_timeout: int = 3) -> Engine:
+    """Build an engine for SQLite or PostgreSQL with the settings each needs."""
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url, busy_timeout)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+        pool_timeout=connect_timeout,
+        connect_args={"connect_timeout": connect_timeout},
+    )
+
+
+def database_url(app: Flask) -> str:
+    """The configured URL, or a SQLite file in the instance folder."""
+    url: str | None = app.config["DATABASE_URL"]
+    if url:
+        return url
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    return "sqlite:///" + os.path.join(app.instance_path, "myapp.sqlite3")
+
+
+def get_engine(app: Flask | None = None) -> Engine:
+    """The app's engine."""
+    engine: Engine = (app or current_app).extensions[EXTENSION]
+    return engine
+
+
+def get_session() -> Session:
+    """This request's session, opened on first use and closed at teardown."""
+    session: Session | None = g.get("db_session")
+    if session is None:
+        engine = get_engine()
+        if engine.dialect.name == "sqlite" and request and request.method not in _SAFE_METHODS:
+            engine = engine.execution_options(sqlite_begin="IMMEDIATE")
+        session = g.db_session = Session(engine, expire_on_commit=False)
+    return session
+
+
+def _close_session(_error: BaseException | None) -> None:
+    session: Session | None = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+def _ping(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+def handle_database_down(error: exc.SQLAlchemyError) -> Response:
+    """Answer 503 when the database is unreachable, locked past its timeout, or saturated."""
+    current_app.logger.warning("database unavailable: %s", error.__class__.__name__)
+    locked = "locked" in str(error)
+    return render_problem(
+        ServiceUnavailable(
+            "The database is busy; retry shortly."
+            if locked
+            else "The database is unavailable; retry shortly.",
+            retry_after=1 if locked else 5,
+        )
+    )
+
+
+def register_database(app: ApiFlask) -> None:
+    """Create the engine, close sessions at teardown, and map outages to 503."""
+    app.extensions[EXTENSION] = make_engine(
+        database_url(app),
+        busy_timeout=app.config["DATABASE_BUSY_TIMEOUT"],
+        connect_timeout=app.config["DATABASE_CONNECT_TIMEOUT"],
+    )
+    app.teardown_appcontext(_close_session)
+    app.readiness_checks["database"] = functools.partial(_ping, app.extensions[EXTENSION])
+    for error in (exc.OperationalError, exc.InterfaceError, exc.TimeoutError):
+        app.register_error_handler(error, handle_database_down)

@@ -1,0 +1,53 @@
+"""The service's tables: users and their bearer tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, DateTime, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from myapp.db import Base, BigId, utcnow
+
+
+def isoformat(moment: datetime) -> str:
+    """Render a stored (naive UTC) timestamp as RFC 3339 with a Z."""
+    return moment.isoformat(timespec="seconds") + "Z"
+
+
+class User(Base):
+    """Someone who can sign in; `email` is stored normalized (lowercase)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public representation: never the password or its hash."""
+        return {
+            "id": self.id,
+            "email": self.email,
+            "name": self.name,
+            "is_admin": self.is_admin,
+            "created_at": isoformat(self.created_at),
+        }
+
+
+class Token(Base):
+    """A bearer token, stored only as its SHA-256 hash."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)

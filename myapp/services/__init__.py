@@ -1,0 +1,1 @@
+"""The service's business logic: plain functions over a database session, no Flask request."""

@@ -1,0 +1,112 @@
+"""Users: sign-up, lookup, listing, profile changes and deletion."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from myapp.core import Conflict, ValidationFailed
+from myapp.models import Token, User
+
+
+class EmailTaken(Conflict):
+    """Another account already uses this email address."""
+
+    type = "email-taken"
+    title = "Email address taken"
+    detail = "An account with this email address already exists."
+
+
+def normalize_email(email: str) -> str:
+    """Email addresses are compared case-insensitively, so they are stored lowercased."""
+    return email.strip().lower()
+
+
+def hash_password(password: str, method: str) -> str:
+    """Hash a password with werkzeug (scrypt by default)."""
+    return generate_password_hash(password, method=method)
+
+
+def verify_password(stored_hash: str, password: str) -> bool:
+    """Check a password; a corrupt stored hash never matches and never raises."""
+    try:
+        return check_password_hash(stored_hash, password)
+    except (ValueError, TypeError, LookupError):
+        return False
+
+
+def create_user(
+    session: Session,
+    *,
+    email: str,
+    name: str,
+    password: str,
+    hash_method: str,
+    is_admin: bool = False,
+) -> User:
+    """Insert a user; the unique index settles concurrent sign-ups (EmailTaken)."""
+    user = User(
+        email=normalize_email(email),
+        name=name,
+        password_hash=hash_password(password, hash_method),
+        is_admin=is_admin,
+    )
+    session.add(user)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise EmailTaken() from None
+    return user
+
+
+def get_user(session: Session, user_id: int) -> User | None:
+    """The user with this id, or None."""
+    return session.get(User, user_id)
+
+
+def list_users(session: Session, *, page: int, per_page: int) -> tuple[list[User], int]:
+    """One page of users, oldest first, and the total count."""
+    total = session.scalar(select(func.count()).select_from(User)) or 0
+    users = session.scalars(
+        select(User).order_by(User.id).offset((page - 1) * per_page).limit(per_page)
+    ).all()
+    return list(users), total
+
+
+def update_user(
+    session: Session,
+    user: User,
+    *,
+    hash_method: str,
+    name: str | None = None,
+    password: str | None = None,
+    current_password: str | None = None,
+) -> User:
+    """Change the name and/or password; a new password needs the current one and
+    revokes every token of the user."""
+    if password is not None:
+        if current_password is None or not verify_password(user.password_hash, current_password):
+            raise ValidationFailed(
+                "1 field is invalid.",
+                errors=[
+                    {
+                        "pointer": "#/current_password",
+                        "detail": "must be the current password to set a new one",
+                    }
+                ],
+            )
+        user.password_hash = hash_password(password, hash_method)
+        session.execute(delete(Token).where(Token.user_id == user.id))
+    if name is not None:
+        user.name = name
+    session.commit()
+    return user
+
+
+def delete_user(session: Session, user: User) -> None:
+    """Delete a user; the database cascades to their tokens and aliases."""
+    session.execute(delete(User).where(User.id == user.id))
+    session.commit()
