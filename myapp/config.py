@@ -6,7 +6,7 @@ import json
 import os
 import secrets
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 from flask import Flask
 
@@ -16,17 +16,13 @@ MIN_SECRET_LENGTH = 32
 
 
 class DefaultConfig:
-    """The embedded defaults: enough to run the development server with nothing set."""
+    """The service's defaults: enough to run the development server with nothing set.
+
+    The API layer's own settings (MAX_CONTENT_LENGTH, JSON_MAX_DEPTH,
+    PROBLEM_TYPE_BASE, DISABLED_BLUEPRINTS) default in ApiFlask.default_config.
+    """
 
     SECRET_KEY: str | None = None
-    #: Bodies larger than this are refused with 413.
-    MAX_CONTENT_LENGTH = 1024 * 1024
-    #: Deeper JSON documents are refused with 400.
-    JSON_MAX_DEPTH = 32
-    #: Our own problem types are this base plus a slug.
-    PROBLEM_TYPE_BASE = "https://myapp.dev/problems/"
-    #: Blueprint modules (relative to myapp.blueprints) that are not registered.
-    DISABLED_BLUEPRINTS: ClassVar[list[str]] = []
     #: How many reverse proxies in front of the app may set X-Forwarded-For/-Proto.
     TRUSTED_PROXY_HOPS = 0
 
@@ -77,13 +73,12 @@ def _coerce(name: str, text: str, default: Any) -> Any:
             return int(text)
         if isinstance(default, float):
             return float(text)
-        if isinstance(default, (list, dict)):
-            value = json.loads(text) if text.lstrip()[:1] in ("[", "{") else text.split(",")
-            return (
-                [item.strip() for item in value if item.strip()]
-                if isinstance(value, list)
-                else value
-            )
+        if isinstance(default, (list, tuple)):
+            is_json = text.lstrip().startswith(("[", "{"))
+            items = json.loads(text) if is_json else text.split(",")
+            if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+                raise ValueError(text)
+            return [item.strip() for item in items if item.strip()]
     except ValueError:
         raise ConfigError(
             f"{ENV_PREFIX}{name}={text!r} is not a valid {type(default).__name__}"

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from flask import Flask, Request, Response, request
 from flask.sessions import SessionInterface, SessionMixin
-from werkzeug.datastructures import Headers
+from werkzeug.datastructures import Headers, ImmutableDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter, RequestRedirect, ValidationError
@@ -98,6 +98,18 @@ class ApiRequest(Request):
         return uuid.uuid4().hex
 
 
+def _result_from_tuple(rv: tuple[Any, ...]) -> ApiResult:
+    """Accept Flask's (value, status), (value, headers) and (value, status, headers)."""
+    value, *rest = rv
+    if len(rest) == 2:
+        return ApiResult(value, rest[0], rest[1])
+    if len(rest) == 1 and isinstance(rest[0], int):
+        return ApiResult(value, rest[0])
+    if len(rest) == 1:
+        return ApiResult(value, headers=rest[0])
+    return ApiResult(value)
+
+
 def current_request_id() -> str:
     """Return the id of the request being handled."""
     return cast(ApiRequest, request).request_id
@@ -122,6 +134,20 @@ class ApiFlask(Flask):
 
     request_class = ApiRequest
     session_interface = NoSessionInterface()
+    #: Flask's defaults plus the API layer's own, so the core works without myapp.config.
+    default_config = ImmutableDict(
+        {
+            **Flask.default_config,
+            # Bodies larger than this are refused with 413.
+            "MAX_CONTENT_LENGTH": 1024 * 1024,
+            # Deeper JSON documents are refused with 400.
+            "JSON_MAX_DEPTH": 32,
+            # Our own problem types are this base plus a slug.
+            "PROBLEM_TYPE_BASE": "https://myapp.dev/problems/",
+            # Blueprint modules (relative to the discovered package) not registered.
+            "DISABLED_BLUEPRINTS": (),
+        }
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         #: Applied to every view function as its route is added, once per function.
@@ -151,11 +177,25 @@ class ApiFlask(Flask):
         super().add_url_rule(rule, endpoint, view_func, provide_automatic_options, **options)
 
     def make_response(self, rv: Any) -> Response:
-        """Render ApiResults, dicts and lists through the one success renderer."""
-        if isinstance(rv, ApiResult):
-            return self.render_result(rv)
-        if isinstance(rv, (dict, list)):
-            return self.render_result(ApiResult(rv))
+        """Render ApiResults, dicts and lists (alone or in Flask's tuple forms) as JSON.
+
+        Response objects pass through untouched; text and bytes are refused, because
+        a JSON API never sends a body that is not JSON.
+        """
+        if isinstance(rv, tuple) and rv and isinstance(rv[0], (dict, list)):
+            rv = _result_from_tuple(rv)
+        elif isinstance(rv, (dict, list)):
+            rv = ApiResult(rv)
+        try:
+            if isinstance(rv, ApiResult):
+                return self.render_result(rv)
+            if isinstance(rv, (str, bytes, bytearray)):
+                raise TypeError(
+                    f"a view returned {type(rv).__name__}; return an ApiResult, a dict or a list"
+                )
+        except (TypeError, ValueError) as exc:  # not JSON-serializable, not finite, not JSON
+            # The one error path: logged with the request id, answered as a 500 problem.
+            return super().make_response(self.handle_user_exception(exc))
         return super().make_response(rv)
 
     def render_result(self, result: ApiResult) -> Response:
@@ -165,7 +205,9 @@ class ApiFlask(Flask):
     def handle_http_exception(self, e: HTTPException) -> Any:
         """Answer routing redirects without Werkzeug's HTML body; route the rest as usual."""
         if isinstance(e, RequestRedirect):
-            return Response(status=e.code, headers={"Location": e.new_url})
+            response = Response(status=e.code, headers={"Location": e.new_url})
+            del response.headers["Content-Type"]
+            return response
         return super().handle_http_exception(e)
 
     def make_default_options_response(self) -> Response:

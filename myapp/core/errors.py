@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Flask, Response, current_app, request
@@ -12,6 +13,8 @@ from werkzeug.http import HTTP_STATUS_CODES
 from myapp.core.api import current_request_id, json_response
 
 PROBLEM_MIMETYPE = "application/problem+json"
+# A few Werkzeug descriptions mark words up with <code>; problem details are plain text.
+_TAG = re.compile(r"<[^>]*>")
 # Werkzeug's own headers describe its HTML body; everything else (Allow,
 # WWW-Authenticate, Retry-After) is kept when the error is rendered as JSON.
 _BODY_HEADERS = frozenset({"content-type", "content-length"})
@@ -167,7 +170,8 @@ def from_http_exception(error: HTTPException) -> ApiException:
     # Every 404 reads the same, so an unknown path, a missing row and someone
     # else's row cannot be told apart.
     code = error.code or 500
-    problem = ApiException(NotFound.detail if code == 404 else error.description)
+    detail = NotFound.detail if code == 404 else _TAG.sub("", error.description or "")
+    problem = ApiException(detail or None)
     problem.status = code
     for name, value in error.get_headers():
         if name.lower() not in _BODY_HEADERS:

@@ -8,21 +8,39 @@ import re
 from typing import Any
 
 from flask import current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from myapp.core.errors import InvalidBody, UnsupportedMediaType
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]", re.ASCII)
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Python refuses to parse longer integers anyway (sys.int_info.default_max_str_digits);
+# saying so ourselves keeps interpreter details out of the problem detail.
+_MAX_INT_DIGITS = 4300
 
 
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
+    raise ValueError("numbers must be finite")
+
+
+def _int_too_long(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_INT_DIGITS:
+        raise ValueError(f"integers may have at most {_MAX_INT_DIGITS} digits")
+    return int(text)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # With a key twice, which value counts is up to the parser; refuse to guess.
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise ValueError("an object has the same key twice")
+    return document
 
 
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise ValueError("number out of range")
+        raise ValueError("numbers must be finite")
     return value
 
 
@@ -64,16 +82,18 @@ def parse_json(raw: bytes, max_depth: int) -> Any:
     except UnicodeDecodeError:
         raise InvalidBody("The request body is not valid UTF-8.") from None
     try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        value = json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            parse_int=_int_too_long,
+            object_pairs_hook=_unique_keys,
+        )
     except RecursionError:
         raise InvalidBody(f"The JSON body is nested deeper than {max_depth} levels.") from None
     except ValueError as exc:
         # JSONDecodeError's message names the position, which helps the client.
-        reason = (
-            exc.msg
-            if isinstance(exc, json.JSONDecodeError)
-            else "numbers must be finite and at most 4300 digits long"
-        )
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise InvalidBody(f"The request body is not valid JSON: {reason}.") from None
     if _too_deep(value, max_depth):
         raise InvalidBody(f"The JSON body is nested deeper than {max_depth} levels.")
@@ -100,6 +120,11 @@ def json_body() -> Any:
     if charset not in ("utf-8", "utf8"):
         raise UnsupportedMediaType("JSON bodies must be encoded as UTF-8.")
     raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        # Werkzeug stops a streamed (chunked) body at the limit without saying so;
+        # a body that reached the limit may be longer, so it is refused whole.
+        raise RequestEntityTooLarge()
     if not raw:
         raise InvalidBody("The request body is empty; send a JSON object.")
     return parse_json(raw, current_app.config["JSON_MAX_DEPTH"])

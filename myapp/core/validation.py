@@ -36,6 +36,8 @@ def _strict(node: Any, coerce: bool) -> Any:
         return {key: _strict(value, coerce) for key, value in node.items()}
     if isinstance(node, list):
         return [_strict(value, coerce) for value in node]
+    if isinstance(node, (vol.All, vol.Any)):  # Maybe(x) is Any(None, x)
+        return type(node)(*(_strict(value, coerce) for value in node.validators), msg=node.msg)
     if node in _BUILTINS:
         return _BUILTINS[node](coerce)
     if coerce and getattr(node, "coerce", None) is False:

@@ -6,6 +6,7 @@ With `coerce=True` (what @queryschema uses) they also accept the value's text fo
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from typing import Any
@@ -64,6 +65,8 @@ class Number:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
             raise vol.Invalid("expected a number")
         _check_bounds(value, self.min, self.max)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise vol.Invalid("expected a number")
         return value
 
 

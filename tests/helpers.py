@@ -1,0 +1,53 @@
+"""Assertions shared by the HTTP tests: the envelope, the problem body, the standard headers."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+PROBLEM_MEMBERS = {"type", "title", "status", "detail", "request_id"}
+# Words that must never reach a client's body (contract section 1).
+LEAKS = ("NaN", "Infinity", "Traceback", 'File "', ".py")
+
+
+def assert_standard_headers(response: Any) -> str:
+    """Check the headers every response carries and return its request id."""
+    request_id = response.headers["X-Request-ID"]
+    assert REQUEST_ID.fullmatch(request_id)
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cache-Control"] == "no-store"
+    return request_id
+
+
+def assert_success(response: Any, status: int = 200) -> Any:
+    """Check a success response's status, type, headers and envelope; return `data`."""
+    assert response.status_code == status
+    assert response.headers["Content-Type"] == "application/json"
+    assert_standard_headers(response)
+    body = json.loads(response.data)
+    assert isinstance(body, dict)
+    assert "data" in body
+    assert body.keys() <= {"data", "meta", "links"}
+    return body["data"]
+
+
+def assert_problem(response: Any, status: int, type_: str | None = "about:blank") -> dict:
+    """Check an RFC 9457 problem response and return its body."""
+    assert response.status_code == status
+    assert response.headers["Content-Type"] == "application/problem+json"
+    request_id = assert_standard_headers(response)
+    text = response.data.decode()
+    assert not [word for word in LEAKS if word in text]
+    body = json.loads(text)
+    assert body.keys() >= PROBLEM_MEMBERS
+    assert body["status"] == status
+    assert body["request_id"] == request_id
+    assert isinstance(body["title"], str)
+    assert body["title"]
+    assert isinstance(body["detail"], str)
+    assert body["detail"]
+    if type_ is not None:
+        assert body["type"] == type_
+    return body
