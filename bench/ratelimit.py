@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from werkzeug.test import EnvironBuilder
 
 from myapp import create_app
-from tests.services import RedisServer
+from tests.servers import RedisServer
 
 LIMIT = "1000000/minute"  # high enough never to deny during the run
 

@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from myapp import create_app
 from myapp.db import Base, get_engine
-from tests.services import PostgresServer, RedisServer, find_binary, find_postgres_bindir
+from tests.servers import PostgresServer, RedisServer, find_binary, find_postgres_bindir
 
 #: MYAPP_TEST_DATABASE=postgresql runs the whole suite on PostgreSQL (the tox env "pg").
 ON_POSTGRES = os.environ.get("MYAPP_TEST_DATABASE") == "postgresql"

@@ -13,7 +13,7 @@ from myapp import create_app
 from myapp.db import Base, get_engine
 from myapp.models import User
 from tests.conftest import FAST_HASH
-from tests.services import PostgresServer, find_postgres_bindir
+from tests.servers import PostgresServer, find_postgres_bindir
 
 
 def run_together(count, request):

@@ -232,7 +232,7 @@ def _outage_app(url):
 
 
 def test_redis_refusing_connections(caplog):
-    from tests.services import free_port
+    from tests.servers import free_port
 
     app = _outage_app(f"redis://127.0.0.1:{free_port()}/0")
     client = app.test_client()
