@@ -9,6 +9,7 @@ import voluptuous as vol
 from alembic import command
 from alembic.config import Config
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 from sqlalchemy.orm import Session
 
 from myapp.core import Email
@@ -27,6 +28,7 @@ def upgrade_database(app: Flask) -> None:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command() -> None:
     """Create or upgrade the database schema (safe to run again)."""
     upgrade_database(current_app)
@@ -38,6 +40,7 @@ def init_db_command() -> None:
 @click.option("--name", default="", help="Display name (defaults to the email's local part).")
 @click.option("--admin", is_flag=True, help="Make the user an administrator.")
 @click.password_option(help="Asked for without echo when not given.")
+@with_appcontext
 def create_user_command(email: str, name: str, admin: bool, password: str) -> None:
     """Create a user with a password typed at the prompt."""
     try:

@@ -1,0 +1,135 @@
+"""The Alembic migrations build exactly the schema the models describe."""
+
+from __future__ import annotations
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import func, inspect, select, text
+from sqlalchemy.orm import Session
+
+from myapp.cli import MIGRATIONS, upgrade_database
+from myapp.db import Base, get_engine
+from myapp.models import Token, User
+from myapp.services.tokens import issue_token
+from myapp.services.users import EmailTaken, create_user, delete_user
+
+PASSWORD = "correct horse battery"
+
+
+def empty_database(engine):
+    """Drop the models' tables and Alembic's bookkeeping."""
+    Base.metadata.drop_all(engine)
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
+
+@pytest.fixture
+def empty_app(make_app):
+    """An app on a database with no tables at all (the fixture's create_all undone)."""
+    app = make_app()
+    engine = get_engine(app)
+    empty_database(engine)
+    assert inspect(engine).get_table_names() == []
+    yield app
+    # Leave the tables for the next test's fixture, without the migration bookkeeping.
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
+
+def alembic_config(connection):
+    """The project's Alembic config, bound to an open connection."""
+    config = Config(str(MIGRATIONS / "alembic.ini"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision():
+    """The newest migration's revision id."""
+    return ScriptDirectory.from_config(Config(str(MIGRATIONS / "alembic.ini"))).get_current_head()
+
+
+def schema_differences(engine):
+    """What autogenerate would change to make the database match the models."""
+    with engine.connect() as connection:
+        return compare_metadata(MigrationContext.configure(connection), Base.metadata)
+
+
+def current_revision(engine):
+    """The revision the database is stamped with."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def test_the_migrations_build_the_models_schema(empty_app):
+    engine = get_engine(empty_app)
+
+    upgrade_database(empty_app)
+
+    assert set(inspect(engine).get_table_names()) == {"users", "tokens", "alembic_version"}
+    assert schema_differences(engine) == []
+    assert current_revision(engine) == head_revision()
+
+
+def test_a_missing_table_is_reported_as_a_difference(empty_app):
+    """The comparison can fail: with no schema at all it lists every table to add."""
+    differences = schema_differences(get_engine(empty_app))
+
+    added = {diff[1].name for diff in differences if diff[0] == "add_table"}
+    assert added == {table.name for table in Base.metadata.sorted_tables}
+
+
+def test_upgrading_again_changes_nothing_and_keeps_the_data(empty_app):
+    engine = get_engine(empty_app)
+    upgrade_database(empty_app)
+    with Session(engine) as session:
+        create_user(
+            session,
+            email="ada@example.com",
+            name="Ada",
+            password=PASSWORD,
+            hash_method=empty_app.config["PASSWORD_HASH_METHOD"],
+        )
+
+    upgrade_database(empty_app)
+
+    assert schema_differences(engine) == []
+    with Session(engine) as session:
+        assert session.scalars(select(User.email)).all() == ["ada@example.com"]
+
+
+def test_the_migrated_schema_enforces_unique_emails_and_cascades_tokens(empty_app):
+    engine = get_engine(empty_app)
+    method = empty_app.config["PASSWORD_HASH_METHOD"]
+    upgrade_database(empty_app)
+
+    with Session(engine, expire_on_commit=False) as session:
+        user = create_user(
+            session, email="ada@example.com", name="Ada", password=PASSWORD, hash_method=method
+        )
+        issue_token(session, user, ttl=60)
+        with pytest.raises(EmailTaken):
+            create_user(
+                session, email="ADA@example.com", name="Ada", password=PASSWORD, hash_method=method
+            )
+        delete_user(session, user)
+        assert session.scalar(select(func.count()).select_from(Token)) == 0
+
+
+def test_downgrading_to_base_and_back(empty_app):
+    engine = get_engine(empty_app)
+    upgrade_database(empty_app)
+
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "base")
+
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    assert current_revision(engine) is None
+
+    upgrade_database(empty_app)
+
+    assert schema_differences(engine) == []
+    assert current_revision(engine) == head_revision()
