@@ -51,3 +51,22 @@ def assert_problem(response: Any, status: int, type_: str | None = "about:blank"
     if type_ is not None:
         assert body["type"] == type_
     return body
+
+
+#: Stored password hashes that are broken in every way werkzeug can meet.
+CORRUPT_HASHES = [
+    "garbage",
+    "",
+    "$",
+    "$$",
+    "scrypt",
+    "scrypt$salt$",
+    "scrypt:abc:8:1$salt$00",
+    "scrypt:1024:8:1$salt",
+    "nosuchmethod$salt$hash",
+    "pbkdf2:nosuchdigest:1$salt$hash",
+    "scrypt:1024:8:1$sält$ff",
+    "scrypt:1024:8:1$salt$ä",
+    "scrypt:1023:8:1$salt$00",
+    "scrypt:1024:8$salt$00",
+]

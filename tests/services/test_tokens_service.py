@@ -22,19 +22,6 @@ TOKEN_TEXT = re.compile(r"[A-Za-z0-9_-]{40,128}")
 
 
 @pytest.fixture
-def method(app):
-    """The (cheap) password hash method the test app is configured with."""
-    return app.config["PASSWORD_HASH_METHOD"]
-
-
-@pytest.fixture
-def session(app):
-    """A session on the test app's database."""
-    with Session(get_engine(app), expire_on_commit=False) as session:
-        yield session
-
-
-@pytest.fixture
 def ada(session, method):
     """A user to issue tokens for."""
     return create_user(

@@ -24,23 +24,11 @@ from myapp.services.users import (
     update_user,
     verify_password,
 )
+from tests.helpers import CORRUPT_HASHES
 
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "staple 2 horse battery"
 USER_KEYS = {"id", "email", "name", "is_admin", "created_at"}
-
-
-@pytest.fixture
-def method(app):
-    """The (cheap) password hash method the test app is configured with."""
-    return app.config["PASSWORD_HASH_METHOD"]
-
-
-@pytest.fixture
-def session(app):
-    """A session on the test app's database, as the CLI and the services use one."""
-    with Session(get_engine(app), expire_on_commit=False) as session:
-        yield session
 
 
 def add_user(session, method, email="ada@example.com", name="Ada", **kwargs):
@@ -239,24 +227,7 @@ def test_verify_password(method):
     assert verify_password(stored, "") is False
 
 
-@pytest.mark.parametrize(
-    "stored",
-    [
-        "garbage",
-        "",
-        "$",
-        "$$",
-        "scrypt$salt$",
-        "scrypt:abc:8:1$salt$00",
-        "scrypt:1024:8:1$salt",
-        "nosuchmethod$salt$hash",
-        "pbkdf2:nosuchdigest:1$salt$hash",
-        "scrypt:1024:8:1$sält$ff",
-        "scrypt:1024:8:1$salt$ä",
-        "scrypt:1023:8:1$salt$00",
-        "scrypt:1024:8$salt$00",
-    ],
-)
+@pytest.mark.parametrize("stored", CORRUPT_HASHES)
 def test_verify_password_on_a_corrupt_hash_is_false(stored):
     assert verify_password(stored, PASSWORD) is False
 

@@ -1,0 +1,21 @@
+"""Fixtures for the service-layer tests: a plain Session, no HTTP."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.orm import Session
+
+from myapp.db import get_engine
+
+
+@pytest.fixture
+def method(app):
+    """The (cheap) password hash method the test app is configured with."""
+    return app.config["PASSWORD_HASH_METHOD"]
+
+
+@pytest.fixture
+def session(app):
+    """A session on the test app's database, as the CLI and the services use one."""
+    with Session(get_engine(app), expire_on_commit=False) as session:
+        yield session
