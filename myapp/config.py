@@ -6,7 +6,7 @@ import json
 import os
 import secrets
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from flask import Flask
 
@@ -56,6 +56,11 @@ class DefaultConfig:
     TOKEN_TTL = 3600
     #: werkzeug's generate_password_hash method; tests use a cheaper scrypt.
     PASSWORD_HASH_METHOD = "scrypt"
+
+    #: Domains aliases may live at; generated addresses use the first.
+    ALIAS_DOMAINS: ClassVar[list[str]] = ["alias.example"]
+    #: Aliases one user may have.
+    ALIAS_QUOTA = 1000
 
 
 class ConfigError(RuntimeError):

@@ -1,11 +1,11 @@
-"""The service's tables: users and their bearer tokens."""
+"""The service's tables: users, their bearer tokens, and their email aliases."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from myapp.db import Base, BigId, utcnow
@@ -51,3 +51,32 @@ class Token(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class Alias(Base):
+    """An address that forwards to `target` while enabled; `address` is unique everywhere."""
+
+    __tablename__ = "aliases"
+    # Newest-first keyset pages of one owner read this index in order.
+    __table_args__ = (Index("ix_aliases_owner_created_id", "owner_id", "created_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(254), unique=True)
+    target: Mapped[str] = mapped_column(String(254))
+    description: Mapped[str] = mapped_column(String(200), default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public representation."""
+        return {
+            "id": self.id,
+            "address": self.address,
+            "target": self.target,
+            "description": self.description,
+            "enabled": self.enabled,
+            "created_at": isoformat(self.created_at),
+            "updated_at": isoformat(self.updated_at),
+        }

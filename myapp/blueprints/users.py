@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, url_for
 
 from myapp.auth import current_user, require_admin, require_auth
 from myapp.core import ApiResult, Email, NotFound, String, dataschema, queryschema
+from myapp.core.conditional import conditional
 from myapp.core.pagination import PAGE_QUERY, PageResult
 from myapp.db import get_session
 from myapp.models import User
@@ -54,8 +55,8 @@ def list_users(query: dict[str, int]) -> PageResult:
 @bp.get("/me")
 @require_auth
 def get_me() -> ApiResult:
-    """The caller's own account."""
-    return ApiResult(current_user().to_dict())
+    """The caller's own account, with an ETag."""
+    return conditional(current_user().to_dict())
 
 
 @bp.patch("/me")
@@ -89,5 +90,5 @@ def delete_me() -> ApiResult:
 @bp.get("/<id:user_id>")
 @require_auth
 def get_user(user_id: int) -> ApiResult:
-    """One user: the caller themself, or anyone for an admin."""
-    return ApiResult(get_user_or_404(user_id).to_dict())
+    """One user: the caller themself, or anyone for an admin; with an ETag."""
+    return conditional(get_user_or_404(user_id).to_dict())

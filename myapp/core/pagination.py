@@ -1,4 +1,7 @@
-"""Paginated results: `meta`, `links` and the RFC 8288 Link header, built in one place."""
+"""Paginated results, page-number and cursor: `meta`, `links` and the RFC 8288 Link header.
+
+Cursors are opaque: a signed (HMAC, SECRET_KEY) list of the last row's sort values.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 import voluptuous as vol
-from flask import request
+from flask import current_app, request
+from itsdangerous import BadData, URLSafeSerializer
 
 from myapp.core.api import ApiResult
-from myapp.core.validators import Integer
+from myapp.core.errors import InvalidParameters
+from myapp.core.validators import Integer, String
 
 MAX_PER_PAGE = 100
 #: The query schema of page-number lists; merge it into a route's own @queryschema.
@@ -51,6 +56,59 @@ class PageResult(ApiResult):
         links["last"] = page_url(page=last, per_page=per_page)
         self.links = links
         self.headers["Link"] = link_header(links)
+
+    def envelope(self) -> dict[str, Any]:
+        """The list document: data, meta and links."""
+        return {"data": self.value, "meta": self.meta, "links": self.links}
+
+
+#: The query schema of cursor lists; merge it into a route's own @queryschema.
+CURSOR_QUERY: dict[Any, Any] = {
+    vol.Optional("limit", default=20): Integer(1, MAX_PER_PAGE),
+    vol.Optional("cursor"): String(1, 1000),
+}
+
+
+def _cursor_serializer(scope: str) -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"myapp.cursor:{scope}")
+
+
+def encode_cursor(position: list[Any], scope: str) -> str:
+    """Sign a keyset position (the last row's sort values) for one list and one caller.
+
+    `scope` names what the cursor is valid for (the list, its owner, its filters), so
+    a cursor carried to another list, user or filter is rejected like a forged one.
+    """
+    return _cursor_serializer(scope).dumps(position)
+
+
+def decode_cursor(token: str, scope: str) -> list[Any]:
+    """Verify and unpack a cursor; a bad, tampered or foreign one is a 400 naming `cursor`."""
+    try:
+        position = _cursor_serializer(scope).loads(token)
+    except BadData:
+        position = None
+    if not isinstance(position, list):
+        raise InvalidParameters(
+            "1 parameter is invalid.",
+            errors=[{"parameter": "cursor", "detail": "is not a cursor this list gave out"}],
+        )
+    return position
+
+
+class CursorResult(ApiResult):
+    """One page of a keyset list: `data`, `meta` (limit, has_more, next_cursor), links."""
+
+    __slots__ = ("links", "meta")
+
+    def __init__(self, items: list[Any], *, limit: int, next_cursor: str | None):
+        super().__init__(items)
+        self.meta: dict[str, Any] = {"limit": limit, "has_more": next_cursor is not None}
+        self.links = {"self": page_url(limit=limit)}
+        if next_cursor is not None:
+            self.meta["next_cursor"] = next_cursor
+            self.links["next"] = page_url(limit=limit, cursor=next_cursor)
+        self.headers["Link"] = link_header(self.links)
 
     def envelope(self) -> dict[str, Any]:
         """The list document: data, meta and links."""

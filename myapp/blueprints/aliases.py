@@ -1,0 +1,121 @@
+"""Email aliases: addresses a user hands out instead of their own, switchable off."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import voluptuous as vol
+from flask import Blueprint, current_app, url_for
+
+from myapp.auth import current_user, require_admin, require_auth
+from myapp.core import ApiResult, Boolean, Email, NotFound, String, dataschema, queryschema
+from myapp.core.conditional import conditional, require_match, with_etag
+from myapp.core.pagination import CURSOR_QUERY, CursorResult, decode_cursor, encode_cursor
+from myapp.db import get_session
+from myapp.models import Alias
+from myapp.services import aliases
+
+bp = Blueprint("aliases", __name__, url_prefix="/v1/aliases")
+
+DESCRIPTION = String(0, 200)
+NEW_ALIAS = {
+    vol.Optional("address"): Email(),
+    "target": Email(),
+    vol.Optional("description"): DESCRIPTION,
+    vol.Optional("enabled"): Boolean(),
+}
+# The address and the owner never change.
+CHANGES = {
+    vol.Optional("target"): Email(),
+    vol.Optional("description"): DESCRIPTION,
+    vol.Optional("enabled"): Boolean(),
+}
+LIST_QUERY = {**CURSOR_QUERY, vol.Optional("enabled"): Boolean(), vol.Optional("q"): String(1, 100)}
+
+
+def get_alias_or_404(alias_id: int, *, lock: bool = False) -> Alias:
+    """The caller's alias; anyone else's is a 404 exactly like a missing one."""
+    alias = aliases.get_alias(get_session(), current_user().id, alias_id, lock=lock)
+    if alias is None:
+        raise NotFound()
+    return alias
+
+
+def _scope(query: dict[str, Any]) -> str:
+    # A cursor is only good for the list, owner and filters it came from.
+    return f"aliases:{current_user().id}:{query.get('enabled')}:{query.get('q')}"
+
+
+@bp.post("")
+@require_auth
+@dataschema(NEW_ALIAS)
+def create_alias(data: dict[str, Any]) -> ApiResult:
+    """Create an alias at a chosen address, or at a generated one."""
+    config = current_app.config
+    alias = aliases.create_alias(
+        get_session(),
+        current_user().id,
+        domains=config["ALIAS_DOMAINS"],
+        quota=config["ALIAS_QUOTA"],
+        **data,
+    )
+    location = url_for("aliases.get_alias", alias_id=alias.id, _external=True)
+    return with_etag(alias.to_dict(), status=201, headers={"Location": location})
+
+
+@bp.get("")
+@require_auth
+@queryschema(LIST_QUERY)
+def list_aliases(query: dict[str, Any]) -> CursorResult:
+    """The caller's aliases, newest first, a keyset page at a time."""
+    after = None
+    if "cursor" in query:
+        created_at, alias_id = decode_cursor(query["cursor"], _scope(query))
+        after = (datetime.fromisoformat(created_at), alias_id)
+    filters = {"enabled": query.get("enabled"), "q": query.get("q")}
+    items, more = aliases.list_aliases(
+        get_session(), current_user().id, limit=query["limit"], after=after, **filters
+    )
+    last = items[-1] if items and more else None
+    cursor = encode_cursor([last.created_at.isoformat(), last.id], _scope(query)) if last else None
+    return CursorResult([a.to_dict() for a in items], limit=query["limit"], next_cursor=cursor)
+
+
+@bp.get("/resolve")
+@require_admin
+@queryschema({"address": Email()})
+def resolve_alias(query: dict[str, str]) -> ApiResult:
+    """Where mail to an address goes: 404 unless it is an enabled alias (admins only)."""
+    alias = aliases.resolve(get_session(), query["address"])
+    if alias is None:
+        raise NotFound()
+    return ApiResult({"address": alias.address, "target": alias.target})
+
+
+@bp.get("/<id:alias_id>")
+@require_auth
+def get_alias(alias_id: int) -> ApiResult:
+    """One alias, with a strong ETag; 304 when If-None-Match has it."""
+    return conditional(get_alias_or_404(alias_id).to_dict())
+
+
+@bp.patch("/<id:alias_id>")
+@require_auth
+@dataschema(CHANGES)
+def update_alias(alias_id: int, data: dict[str, Any]) -> ApiResult:
+    """Change target, description or enabled; 412 when If-Match is stale."""
+    alias = get_alias_or_404(alias_id, lock=True)
+    require_match(alias.to_dict())
+    domains = current_app.config["ALIAS_DOMAINS"]
+    return with_etag(aliases.update_alias(get_session(), alias, data, domains=domains).to_dict())
+
+
+@bp.delete("/<id:alias_id>")
+@require_auth
+def delete_alias(alias_id: int) -> ApiResult:
+    """Delete an alias; 412 when If-Match is stale."""
+    alias = get_alias_or_404(alias_id, lock=True)
+    require_match(alias.to_dict())
+    aliases.delete_alias(get_session(), alias)
+    return ApiResult(None, status=204)

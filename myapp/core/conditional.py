@@ -1,0 +1,41 @@
+"""Conditional requests: strong ETags, If-None-Match (304) and If-Match (412).
+
+Responses keep the default `Cache-Control: no-store` (bearer-protected data should
+not sit in caches); clients that keep a copy revalidate it with If-None-Match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from flask import request
+
+from myapp.core.api import ApiResult, dump_json
+from myapp.core.errors import PreconditionFailed
+
+
+def etag_of(value: Any) -> str:
+    """A strong ETag (unquoted) for a representation: a hash of its JSON bytes."""
+    return hashlib.sha256(dump_json(value)).hexdigest()[:32]
+
+
+def with_etag(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> ApiResult:
+    """A result carrying its representation's strong ETag (for after a write, too)."""
+    result = ApiResult(value, status, headers)
+    result.headers["ETag"] = f'"{etag_of(value)}"'
+    return result
+
+
+def conditional(value: Any) -> ApiResult:
+    """A 200 with an ETag, or a bodiless 304 when If-None-Match already has it."""
+    result = with_etag(value)
+    if request.if_none_match.contains_weak(result.headers["ETag"].strip('"')):
+        result.value, result.status = None, 304
+    return result
+
+
+def require_match(current: Any) -> None:
+    """Raise 412 when If-Match is given and does not match the current representation."""
+    if request.if_match and not request.if_match.contains(etag_of(current)):
+        raise PreconditionFailed()
