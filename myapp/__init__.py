@@ -13,6 +13,8 @@ from myapp.core.api import trust_proxy_hops
 from myapp.core.ratelimit import register_ratelimit
 from myapp.db import register_database
 
+__version__ = "0.1.0"
+
 
 def create_app(config: Mapping[str, Any] | object | None = None) -> ApiFlask:
     """Build the application: config, proxies, errors, limits, database, auth, blueprints."""

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from flask import Flask, g, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from myapp.core import Forbidden, Unauthorized
 from myapp.core.ratelimit import EXTENSION as RATELIMIT
@@ -75,7 +76,14 @@ def require_admin(view: F) -> F:
 
 
 def _rate_limit_identity() -> str | None:
-    user = authenticated_user()
+    # A database outage must not fail routes that never touch the database: count
+    # the request by address, and let @require_auth report the outage where it matters.
+    try:
+        user = authenticated_user()
+    except SQLAlchemyError:
+        g.pop("_auth_user", None)
+        get_session().rollback()
+        return None
     return f"user:{user.id}" if user else None
 
 

@@ -16,6 +16,20 @@ def isoformat(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds") + "Z"
 
 
+#: The shape of User.to_dict(), for the API's documentation.
+USER_SCHEMA = {"id": int, "email": str, "name": str, "is_admin": bool, "created_at": str}
+#: The shape of Alias.to_dict().
+ALIAS_SCHEMA = {
+    "id": int,
+    "address": str,
+    "target": str,
+    "description": str,
+    "enabled": bool,
+    "created_at": str,
+    "updated_at": str,
+}
+
+
 class User(Base):
     """Someone who can sign in; `email` is stored normalized (lowercase)."""
 

@@ -11,9 +11,10 @@ from flask import Blueprint, current_app, url_for
 from myapp.auth import current_user, require_admin, require_auth
 from myapp.core import ApiResult, Boolean, Email, NotFound, String, dataschema, queryschema
 from myapp.core.conditional import conditional, require_match, with_etag
+from myapp.core.openapi import documents
 from myapp.core.pagination import CURSOR_QUERY, CursorResult, decode_cursor, encode_cursor
 from myapp.db import get_session
-from myapp.models import Alias
+from myapp.models import ALIAS_SCHEMA, Alias
 from myapp.services import aliases
 
 bp = Blueprint("aliases", __name__, url_prefix="/v1/aliases")
@@ -48,6 +49,7 @@ def _scope(query: dict[str, Any]) -> str:
 
 
 @bp.post("")
+@documents(ALIAS_SCHEMA, status=201, errors=(409,), etag=True)
 @require_auth
 @dataschema(NEW_ALIAS)
 def create_alias(data: dict[str, Any]) -> ApiResult:
@@ -65,6 +67,7 @@ def create_alias(data: dict[str, Any]) -> ApiResult:
 
 
 @bp.get("")
+@documents(ALIAS_SCHEMA, pages="cursor")
 @require_auth
 @queryschema(LIST_QUERY)
 def list_aliases(query: dict[str, Any]) -> CursorResult:
@@ -83,6 +86,7 @@ def list_aliases(query: dict[str, Any]) -> CursorResult:
 
 
 @bp.get("/resolve")
+@documents({"address": str, "target": str})
 @require_admin
 @queryschema({"address": Email()})
 def resolve_alias(query: dict[str, str]) -> ApiResult:
@@ -94,6 +98,7 @@ def resolve_alias(query: dict[str, str]) -> ApiResult:
 
 
 @bp.get("/<id:alias_id>")
+@documents(ALIAS_SCHEMA, etag=True)
 @require_auth
 def get_alias(alias_id: int) -> ApiResult:
     """One alias, with a strong ETag; 304 when If-None-Match has it."""
@@ -101,6 +106,7 @@ def get_alias(alias_id: int) -> ApiResult:
 
 
 @bp.patch("/<id:alias_id>")
+@documents(ALIAS_SCHEMA, etag=True)
 @require_auth
 @dataschema(CHANGES)
 def update_alias(alias_id: int, data: dict[str, Any]) -> ApiResult:
@@ -112,6 +118,7 @@ def update_alias(alias_id: int, data: dict[str, Any]) -> ApiResult:
 
 
 @bp.delete("/<id:alias_id>")
+@documents(status=204, etag=True)
 @require_auth
 def delete_alias(alias_id: int) -> ApiResult:
     """Delete an alias; 412 when If-Match is stale."""

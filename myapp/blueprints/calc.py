@@ -7,6 +7,7 @@ import math
 from flask import Blueprint
 
 from myapp.core import ApiException, ApiResult, Number, dataschema, queryschema
+from myapp.core.openapi import documents
 
 bp = Blueprint("calc", __name__, url_prefix="/v1/calc")
 
@@ -53,6 +54,7 @@ def add(a: float, b: float) -> float:
 
 
 @bp.get("/divide")
+@documents({"result": float}, errors=(422,))
 @queryschema(OPERANDS)
 def divide_numbers(query: dict[str, float]) -> ApiResult:
     """Divide a by b."""
@@ -60,6 +62,7 @@ def divide_numbers(query: dict[str, float]) -> ApiResult:
 
 
 @bp.get("/add")
+@documents({"sum": float}, errors=(422,))
 @queryschema(OPERANDS)
 def add_query(query: dict[str, float]) -> ApiResult:
     """Add a and b given as query parameters."""
@@ -67,6 +70,7 @@ def add_query(query: dict[str, float]) -> ApiResult:
 
 
 @bp.post("/add")
+@documents({"sum": float})
 @dataschema(OPERANDS)
 def add_body(data: dict[str, float]) -> ApiResult:
     """Add a and b given in a JSON body."""

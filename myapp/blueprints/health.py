@@ -7,12 +7,14 @@ from typing import cast
 from flask import Blueprint, current_app
 
 from myapp.core import ApiFlask, ServiceUnavailable
+from myapp.core.openapi import documents
 from myapp.core.ratelimit import exempt
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/health")
+@documents({"status": "ok"})
 @exempt
 def health() -> dict[str, str]:
     """Report that the process answers; touches no dependency."""
@@ -20,6 +22,7 @@ def health() -> dict[str, str]:
 
 
 @bp.get("/health/ready")
+@documents({"status": "ready", "checks": {str: str}}, errors=(503,))
 @exempt
 def ready() -> dict[str, object]:
     """Check every dependency; 503 naming the ones that are down."""

@@ -8,6 +8,7 @@ from flask import Blueprint, current_app
 
 from myapp.auth import bearer_token, require_auth
 from myapp.core import ApiResult, Email, String, Unauthorized, dataschema
+from myapp.core.openapi import documents
 from myapp.core.ratelimit import ratelimit
 from myapp.db import get_session
 from myapp.services import tokens
@@ -16,6 +17,7 @@ bp = Blueprint("tokens", __name__, url_prefix="/v1/auth")
 
 
 @bp.post("/token")
+@documents({"access_token": str, "token_type": "bearer", "expires_in": int}, errors=(401,))
 @ratelimit("RATELIMIT_AUTH", name="auth", sensitive=True, by_address=True)
 @dataschema({"email": Email(), "password": String(1, 128)})
 def create_token(data: dict[str, Any]) -> ApiResult:
@@ -33,6 +35,7 @@ def create_token(data: dict[str, Any]) -> ApiResult:
 
 
 @bp.delete("/token")
+@documents(status=204)
 @require_auth
 def delete_token() -> ApiResult:
     """Revoke the token this request was made with."""

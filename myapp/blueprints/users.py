@@ -10,9 +10,10 @@ from flask import Blueprint, current_app, url_for
 from myapp.auth import current_user, require_admin, require_auth
 from myapp.core import ApiResult, Email, NotFound, String, dataschema, queryschema
 from myapp.core.conditional import conditional
+from myapp.core.openapi import documents
 from myapp.core.pagination import PAGE_QUERY, PageResult
 from myapp.db import get_session
-from myapp.models import User
+from myapp.models import USER_SCHEMA, User
 from myapp.services import users
 
 bp = Blueprint("users", __name__, url_prefix="/v1/users")
@@ -33,6 +34,7 @@ def get_user_or_404(user_id: int) -> User:
 
 
 @bp.post("")
+@documents(USER_SCHEMA, status=201, errors=(409, 503))
 @dataschema({"email": Email(), "name": NAME, "password": PASSWORD})
 def create_user(data: dict[str, Any]) -> ApiResult:
     """Sign up; 409 when the email address is taken."""
@@ -44,6 +46,7 @@ def create_user(data: dict[str, Any]) -> ApiResult:
 
 
 @bp.get("")
+@documents(USER_SCHEMA, pages="page")
 @require_admin
 @queryschema(PAGE_QUERY)
 def list_users(query: dict[str, int]) -> PageResult:
@@ -53,6 +56,7 @@ def list_users(query: dict[str, int]) -> PageResult:
 
 
 @bp.get("/me")
+@documents(USER_SCHEMA, etag=True)
 @require_auth
 def get_me() -> ApiResult:
     """The caller's own account, with an ETag."""
@@ -60,6 +64,7 @@ def get_me() -> ApiResult:
 
 
 @bp.patch("/me")
+@documents(USER_SCHEMA)
 @require_auth
 @dataschema(
     {
@@ -80,6 +85,7 @@ def update_me(data: dict[str, Any]) -> ApiResult:
 
 
 @bp.delete("/me")
+@documents(status=204)
 @require_auth
 def delete_me() -> ApiResult:
     """Delete the caller's account with its tokens and aliases."""
@@ -88,6 +94,7 @@ def delete_me() -> ApiResult:
 
 
 @bp.get("/<id:user_id>")
+@documents(USER_SCHEMA, etag=True)
 @require_auth
 def get_user(user_id: int) -> ApiResult:
     """One user: the caller themself, or anyone for an admin; with an ETag."""

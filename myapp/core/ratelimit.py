@@ -182,13 +182,13 @@ class Limiter:
             )
 
 
-def _limited(view: F, policy: Policy | None) -> F:
+def _limited(view: F, policy: Policy) -> F:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         limiter: Limiter | None = current_app.extensions.get(EXTENSION)
         if limiter is None:
             return view(*args, **kwargs)
-        state = limiter.check(policy or limiter.default)
+        state = limiter.check(policy)
         g.ratelimit = state
         if state is not None and not state.allowed:
             limit = state.binding[0]
@@ -237,7 +237,7 @@ def apply_default_limit(limiter: Limiter, view: F) -> F:
         limiter.limits(policy)
     if hasattr(view, "ratelimit_policy"):
         return view
-    return _limited(view, None)
+    return _limited(view, limiter.default)
 
 
 def add_ratelimit_headers(response: Response) -> Response:

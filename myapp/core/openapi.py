@@ -1,0 +1,242 @@
+"""An OpenAPI 3.1 document generated from the app itself: no per-route hand work.
+
+Routes and methods come from the URL map, path parameters from converters,
+bodies and query parameters from @dataschema / @queryschema, security from the
+auth decorators' markers, 429 from rate-limit policies. A view may add its
+success schema and any other problem statuses with @documents(...).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask
+from werkzeug.routing import Rule
+from werkzeug.routing.converters import IntegerConverter, NumberConverter
+
+from myapp.core.api import IdConverter
+from myapp.core.schema import to_json_schema
+
+F = TypeVar("F", bound=Callable[..., Any])
+_ARGUMENT = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+_SKIPPED_METHODS = {"HEAD", "OPTIONS"}
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+#: Why each problem status can happen, as the document says it.
+PROBLEM_REASONS = {
+    400: "Malformed request: bad JSON or invalid query parameters.",
+    401: "Missing, invalid, expired or revoked bearer token.",
+    403: "Authenticated, but not allowed.",
+    404: "No such resource, or not yours.",
+    409: "Conflicts with an existing resource.",
+    412: "If-Match does not match the current ETag.",
+    413: "Body larger than the configured maximum.",
+    415: "Body is not application/json.",
+    422: "Body fails its schema, or the operation is impossible.",
+    429: "Rate limited; see Retry-After.",
+    503: "A dependency is unavailable; see Retry-After.",
+}
+
+
+def documents(
+    data: Any = None,
+    *,
+    status: int = 200,
+    errors: tuple[int, ...] = (),
+    pages: str | None = None,
+    etag: bool = False,
+    media_type: str | None = None,
+) -> Callable[[F], F]:
+    """Describe a view's success (a schema for `data`) and extra problem statuses.
+
+    `pages` is "page" or "cursor" for lists; `etag` marks conditional GETs (304)
+    and writes that honour If-Match (412); `media_type` marks a view that answers
+    with its own document instead of the JSON envelope.
+    """
+
+    def decorator(view: F) -> F:
+        view.openapi = {  # type: ignore[attr-defined]
+            "data": data,
+            "status": status,
+            "errors": errors,
+            "pages": pages,
+            "etag": etag,
+            "media_type": media_type,
+        }
+        return view
+
+    return decorator
+
+
+def _path_parameter(rule: Rule, name: str) -> dict[str, Any]:
+    converter = rule._converters.get(name)
+    if isinstance(converter, IdConverter):
+        schema: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+    elif isinstance(converter, IntegerConverter):
+        schema = {"type": "integer"}
+    elif isinstance(converter, NumberConverter):
+        schema = {"type": "number"}
+    else:
+        schema = {"type": "string"}
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _query_parameters(schema: Any) -> list[dict[str, Any]]:
+    converted = to_json_schema(schema)
+    required = set(converted.get("required", ()))
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": prop}
+        for name, prop in sorted(converted["properties"].items())
+    ]
+
+
+def _success(view: Any, method: str) -> tuple[str, dict[str, Any]]:
+    info = getattr(view, "openapi", {})
+    status = info.get("status", 200)
+    if status == 204:
+        return "204", {"description": "Done; no body."}
+    if info.get("media_type"):
+        return str(status), {"description": "OK", "content": {info["media_type"]: {}}}
+    data = to_json_schema(info["data"]) if info.get("data") is not None else {}
+    envelope: dict[str, Any] = {
+        "type": "object",
+        "properties": {"data": data},
+        "required": ["data"],
+    }
+    if info.get("pages"):
+        envelope["properties"]["data"] = {"type": "array", "items": data}
+        envelope["properties"]["meta"] = {"$ref": f"#/components/schemas/{info['pages']}_meta"}
+        envelope["properties"]["links"] = {"$ref": "#/components/schemas/Links"}
+        envelope["required"] = ["data", "meta", "links"]
+    headers = {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}}
+    if status == 201:
+        headers["Location"] = {"$ref": "#/components/headers/Location"}
+    if info.get("etag"):
+        headers["ETag"] = {"$ref": "#/components/headers/ETag"}
+    description = {200: "OK", 201: "Created"}.get(status, "Success")
+    return str(status), {
+        "description": description,
+        "headers": headers,
+        "content": {"application/json": {"schema": envelope}},
+    }
+
+
+def _problem_statuses(rule: Rule, view: Any, method: str) -> set[int]:
+    info = getattr(view, "openapi", {})
+    statuses = set(info.get("errors", ()))
+    if rule.arguments:
+        statuses.add(404)
+    if getattr(view, "query_schema", None) is not None:
+        statuses.add(400)
+    if getattr(view, "body_schema", None) is not None:
+        statuses |= {400, 413, 415, 422}
+    if getattr(view, "requires_auth", False):
+        statuses |= {401, 503}  # the token lookup needs the database
+    if getattr(view, "requires_admin", False):
+        statuses.add(403)
+    policy = getattr(view, "ratelimit_policy", None)
+    if policy is not None:
+        statuses.add(429)
+        if policy.sensitive:
+            statuses.add(503)
+    if info.get("etag") and method in ("PATCH", "PUT", "DELETE"):
+        statuses.add(412)
+    return statuses
+
+
+def _operation(app: Flask, rule: Rule, method: str) -> dict[str, Any]:
+    view: Any = app.view_functions[rule.endpoint]
+    parameters = [_path_parameter(rule, name) for name in _ARGUMENT.findall(rule.rule)]
+    if getattr(view, "query_schema", None) is not None:
+        parameters += _query_parameters(view.query_schema)
+    operation: dict[str, Any] = {
+        "operationId": rule.endpoint.replace(".", "_"),
+        "summary": (view.__doc__ or rule.endpoint).strip().splitlines()[0],
+        "tags": [rule.endpoint.partition(".")[0]],
+        "responses": dict([_success(view, method)]),
+    }
+    if parameters:
+        operation["parameters"] = parameters
+    if getattr(view, "body_schema", None) is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": to_json_schema(view.body_schema)}},
+        }
+    if getattr(view, "requires_auth", False):
+        operation["security"] = [{"bearerAuth": []}]
+    info = getattr(view, "openapi", {})
+    if info.get("etag") and method == "GET":
+        operation["responses"]["304"] = {"description": "Not modified (If-None-Match)."}
+    for status in sorted(_problem_statuses(rule, view, method)):
+        operation["responses"][str(status)] = {"$ref": f"#/components/responses/{status}"}
+    return operation
+
+
+def _components() -> dict[str, Any]:
+    link = {"type": "string", "format": "uri"}
+    problem_response = {
+        str(status): {
+            "description": reason,
+            "headers": {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}},
+            "content": {"application/problem+json": {"schema": PROBLEM_REF}},
+        }
+        for status, reason in PROBLEM_REASONS.items()
+    }
+    return {
+        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+        "headers": {
+            "X-Request-ID": {"schema": {"type": "string"}, "description": "The request's id."},
+            "Location": {"schema": link, "description": "The new resource's URL."},
+            "ETag": {"schema": {"type": "string"}, "description": "A strong entity tag."},
+        },
+        "responses": problem_response,
+        "schemas": {
+            "Problem": {
+                "type": "object",
+                "required": ["type", "title", "status", "detail", "request_id"],
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer", "minimum": 400, "maximum": 599},
+                    "detail": {"type": "string"},
+                    "instance": {"type": "string"},
+                    "request_id": {"type": "string"},
+                    "errors": {"type": "array", "items": {"type": "object"}},
+                },
+            },
+            "Links": {"type": "object", "additionalProperties": link},
+            "page_meta": {
+                "type": "object",
+                "required": ["page", "per_page", "total", "pages"],
+                "properties": {
+                    name: {"type": "integer", "minimum": 0}
+                    for name in ("page", "per_page", "total", "pages")
+                },
+            },
+            "cursor_meta": {
+                "type": "object",
+                "required": ["limit", "has_more"],
+                "properties": {
+                    "limit": {"type": "integer", "minimum": 1},
+                    "has_more": {"type": "boolean"},
+                    "next_cursor": {"type": "string"},
+                },
+            },
+        },
+    }
+
+
+def build_openapi(app: Flask, *, title: str, version: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every route in the app, in a stable order."""
+    paths: dict[str, dict[str, Any]] = {}
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
+        path = _ARGUMENT.sub(r"{\1}", rule.rule)
+        for method in sorted((rule.methods or set()) - _SKIPPED_METHODS):
+            paths.setdefault(path, {})[method.lower()] = _operation(app, rule, method)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": _components(),
+    }

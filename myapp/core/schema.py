@@ -1,0 +1,93 @@
+"""voluptuous schemas as JSON Schema (2020-12, as OpenAPI 3.1 uses it).
+
+Our own validators know their bounds; voluptuous's structures (dicts, lists,
+Required/Optional, All/Any, literals) map directly. A validator we cannot
+express becomes a described value rather than an error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import voluptuous as vol
+
+from myapp.core.validators import Boolean, Email, Integer, Number, String
+
+_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string"}
+
+
+def _bounded(schema: dict[str, Any], low: Any, high: Any, names: tuple[str, str]) -> dict[str, Any]:
+    if low is not None:
+        schema[names[0]] = low
+    if high is not None:
+        schema[names[1]] = high
+    return schema
+
+
+def _validator(node: Any) -> dict[str, Any] | None:
+    if isinstance(node, Email):
+        return {"type": "string", "format": "email", "maxLength": node.max_length}
+    if isinstance(node, String):
+        schema = {"type": "string", "minLength": node.min_length, "maxLength": node.max_length}
+        schema["pattern"] = "^[^\\u0000]*$"
+        return schema
+    if isinstance(node, Integer):
+        return _bounded({"type": "integer"}, node.min, node.max, ("minimum", "maximum"))
+    if isinstance(node, Number):
+        return _bounded({"type": "number"}, node.min, node.max, ("minimum", "maximum"))
+    if isinstance(node, Boolean):
+        return {"type": "boolean"}
+    return None
+
+
+def _object(node: dict[Any, Any], required_default: bool, extra: int) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    required = []
+    for key, value in node.items():
+        name = getattr(key, "schema", key)
+        if not isinstance(name, str):
+            continue  # a validator as a key (rare); extra keys are described below
+        prop = to_json_schema(value, required_default, extra)
+        default = getattr(key, "default", vol.UNDEFINED)
+        if default is not vol.UNDEFINED:
+            prop["default"] = default() if callable(default) else default
+        properties[name] = prop
+        is_required = isinstance(key, vol.Required) or (
+            required_default and not isinstance(key, vol.Optional)
+        )
+        if is_required:
+            required.append(name)
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = sorted(required)
+    if extra == vol.PREVENT_EXTRA:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def to_json_schema(node: Any, required_default: bool = True, extra: int = 0) -> dict[str, Any]:
+    """Convert a voluptuous schema (or a part of one) to JSON Schema."""
+    if isinstance(node, vol.Schema):
+        return to_json_schema(node.schema, node.required, node.extra)
+    if isinstance(node, dict):
+        return _object(node, required_default, extra)
+    if isinstance(node, list):
+        items = [to_json_schema(item, required_default, extra) for item in node]
+        if not items:
+            return {"type": "array"}
+        return {"type": "array", "items": items[0] if len(items) == 1 else {"anyOf": items}}
+    if isinstance(node, vol.Any):
+        return {"anyOf": [to_json_schema(v, required_default, extra) for v in node.validators]}
+    if isinstance(node, vol.All):
+        return {"allOf": [to_json_schema(v, required_default, extra) for v in node.validators]}
+    if node in _TYPES:
+        return {"type": _TYPES[node]}
+    if node is None:
+        return {"type": "null"}
+    if isinstance(node, (str, int, float, bool)):
+        return {"const": node}
+    known = _validator(node)
+    if known is not None:
+        return known
+    name = getattr(node, "__name__", type(node).__name__)
+    return {"description": f"checked by {name}"}
