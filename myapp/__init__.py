@@ -10,6 +10,7 @@ from myapp.cli import register_cli
 from myapp.config import load_config
 from myapp.core import ApiFlask, register_blueprints, register_error_handlers
 from myapp.core.api import trust_proxy_hops
+from myapp.core.logs import register_logging
 from myapp.core.ratelimit import register_ratelimit
 from myapp.db import register_database
 
@@ -20,6 +21,7 @@ def create_app(config: Mapping[str, Any] | object | None = None) -> ApiFlask:
     """Build the application: config, proxies, errors, limits, database, auth, blueprints."""
     app = ApiFlask(__name__, instance_relative_config=True, static_folder=None)
     load_config(app, config)
+    register_logging(app)
     trust_proxy_hops(app, app.config["TRUSTED_PROXY_HOPS"])
     register_error_handlers(app)
     register_ratelimit(app)

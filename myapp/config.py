@@ -23,6 +23,12 @@ class DefaultConfig:
     """
 
     SECRET_KEY: str | None = None
+
+    #: "json" (one object a line) or "text"; unset means text in debug, JSON otherwise.
+    LOG_FORMAT: str | None = None
+    LOG_LEVEL = "INFO"
+    #: One line per request: method, path, status, duration, request id, client.
+    ACCESS_LOG = True
     #: How many reverse proxies in front of the app may set X-Forwarded-For/-Proto.
     TRUSTED_PROXY_HOPS = 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
@@ -89,6 +90,11 @@ class IdConverter(BaseConverter):
 class ApiRequest(Request):
     """A request that knows its id, echoed from the client when it is well formed."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: perf_counter() when the request arrived, for the access log's duration.
+        self.started = time.perf_counter()
+
     @cached_property
     def request_id(self) -> str:
         """Return the client's X-Request-ID when valid, else a fresh random id."""
@@ -110,9 +116,14 @@ def _result_from_tuple(rv: tuple[Any, ...]) -> ApiResult:
     return ApiResult(value)
 
 
+def api_request() -> ApiRequest:
+    """The request being handled, typed as the ApiRequest it is."""
+    return cast(ApiRequest, request)
+
+
 def current_request_id() -> str:
     """Return the id of the request being handled."""
-    return cast(ApiRequest, request).request_id
+    return api_request().request_id
 
 
 class _NoSession(SessionMixin, dict):  # type: ignore[type-arg]

@@ -1,0 +1,138 @@
+"""Structured logs: one JSON line per request, errors with traceback and request id.
+
+Records are handed to a queue and formatted and written by a background thread,
+so a request pays for putting a record on a queue, not for JSON encoding or I/O.
+Nothing that can carry a secret is logged: no headers, no query string, no body.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import queue
+import sys
+import time
+from logging.handlers import QueueHandler, QueueListener
+from typing import Any
+
+from flask import Flask, Response, has_request_context, request
+
+from myapp.core.api import api_request
+
+ACCESS_LOGGER = "myapp.access"  # a child of the app's logger ("myapp")
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """A log record as one JSON object: time, level, logger, message, extras, traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update((k, v) for k, v in vars(record).items() if k not in _STANDARD)
+        if record.exc_info:
+            entry["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamp records made while handling a request with that request's id."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id") and has_request_context():
+            record.request_id = api_request().request_id
+        return True
+
+
+class _DeferredQueueHandler(QueueHandler):
+    """A QueueHandler that leaves formatting to the listener thread."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        if record.args:  # resolve now: the arguments may change once the request ends
+            record.msg, record.args = record.getMessage(), None
+        return record
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Write to whatever sys.stderr is when a record is written, not when made."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+_listener: QueueListener | None = None
+
+
+def stop_logging() -> None:
+    """Write out every queued record and stop the writer thread (at exit, or in tests)."""
+    global _listener
+    if _listener is not None:
+        _listener.stop()
+        _listener = None
+
+
+def _start_listener(formatter: logging.Formatter) -> logging.Handler:
+    global _listener
+    stop_logging()
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    output = _StderrHandler()
+    output.setFormatter(formatter)
+    _listener = QueueListener(records, output)
+    _listener.start()
+    return _DeferredQueueHandler(records)
+
+
+atexit.register(stop_logging)
+
+
+def log_request(response: Response) -> Response:
+    """Log the request's one access line (after the response is built)."""
+    logging.getLogger(ACCESS_LOGGER).info(
+        "%s %s %s",
+        request.method,
+        request.path,
+        response.status_code,
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - api_request().started) * 1000, 2),
+            "client": request.remote_addr,
+        },
+    )
+    return response
+
+
+def register_logging(app: Flask) -> None:
+    """Send the app's and the access logs to stderr as JSON (text in debug)."""
+    json_format = (app.config["LOG_FORMAT"] or ("text" if app.debug else "json")) == "json"
+    formatter = (
+        JsonFormatter() if json_format else logging.Formatter("%(levelname)s %(name)s: %(message)s")
+    )
+    handler = _start_listener(formatter)
+    handler.addFilter(RequestIdFilter())
+    # One handler on the app's logger; the access logger is its child and propagates to it.
+    logger = app.logger
+    logger.handlers = [h for h in logger.handlers if not isinstance(h, _DeferredQueueHandler)]
+    logger.addHandler(handler)
+    logger.setLevel(app.config["LOG_LEVEL"])
+    # Flask's own stderr handler would print every record a second time.
+    from flask.logging import default_handler
+
+    app.logger.removeHandler(default_handler)
+    if app.config["ACCESS_LOG"]:
+        app.after_request(log_request)
