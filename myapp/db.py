@@ -36,6 +36,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _sqlite_engine(url: str, busy_timeout: float) -> Engine:
     engine = create_engine(url, connect_args={"timeout": busy_timeout})
 
@@ -49,6 +53,8 @@ def _sqlite_engine(url: str, busy_timeout: float) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.close()
+        # SQLite's lower() folds ASCII only; case-insensitive search must fold "É" too.
+        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,16 +22,47 @@ from myapp.services import aliases
 
 bp = Blueprint("aliases", __name__, url_prefix="/v1/aliases")
 
+
+class DomainRule:
+    """A schema validator for one of the service's domain rules, under this app's config.
+
+    It runs inside the schema so a body's every problem is reported at once, and
+    describes itself to the OpenAPI document as a pattern on the domain.
+    """
+
+    def __init__(self, problem: Callable[[str, Sequence[str]], str | None], at_alias: bool):
+        self.problem, self.at_alias = problem, at_alias
+
+    def __call__(self, value: str) -> str:
+        message = self.problem(value, current_app.config["ALIAS_DOMAINS"])
+        if message is not None:
+            raise vol.Invalid(message)
+        return value
+
+    def json_schema(self) -> dict[str, Any]:
+        """A pattern matching addresses at (or, negated, not at) the alias domains."""
+        domains = "|".join(_any_case(d) for d in current_app.config["ALIAS_DOMAINS"])
+        pattern = {"pattern": f"@({domains})$"}
+        return pattern if self.at_alias else {"not": pattern}
+
+
+def _any_case(text: str) -> str:
+    # JSON Schema patterns have no case-insensitive flag; domains are compared lowercased.
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in text)
+
+
+ADDRESS = vol.All(Email(), DomainRule(aliases.address_problem, at_alias=True))
+TARGET = vol.All(Email(), DomainRule(aliases.target_problem, at_alias=False))
 DESCRIPTION = String(0, 200)
 NEW_ALIAS = {
-    vol.Optional("address"): Email(),
-    "target": Email(),
+    vol.Optional("address"): ADDRESS,
+    "target": TARGET,
     vol.Optional("description"): DESCRIPTION,
     vol.Optional("enabled"): Boolean(),
 }
 # The address and the owner never change.
 CHANGES = {
-    vol.Optional("target"): Email(),
+    vol.Optional("target"): TARGET,
     vol.Optional("description"): DESCRIPTION,
     vol.Optional("enabled"): Boolean(),
 }
@@ -45,7 +79,8 @@ def get_alias_or_404(alias_id: int, *, lock: bool = False) -> Alias:
 
 def _scope(query: dict[str, Any]) -> str:
     # A cursor is only good for the list, owner and filters it came from.
-    return f"aliases:{current_user().id}:{query.get('enabled')}:{query.get('q')}"
+    filters = json.dumps([query.get("enabled"), query.get("q")])
+    return f"aliases:{current_user().id}:{filters}"
 
 
 @bp.post("")
@@ -86,7 +121,7 @@ def list_aliases(query: dict[str, Any]) -> CursorResult:
 
 
 @bp.get("/resolve")
-@documents({"address": str, "target": str})
+@documents({"address": str, "target": str}, errors=(404,))
 @require_admin
 @queryschema({"address": Email()})
 def resolve_alias(query: dict[str, str]) -> ApiResult:

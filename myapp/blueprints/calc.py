@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 from flask import Blueprint
 
@@ -11,6 +12,10 @@ from myapp.core.openapi import documents
 
 bp = Blueprint("calc", __name__, url_prefix="/v1/calc")
 
+# Addends are kept to half the float range, so no sum can overflow; a quotient
+# still can (1e308 / 1e-308), which is a 422 like division by zero.
+ADDENDS = {"a": Number(-sys.float_info.max / 2, sys.float_info.max / 2)}
+ADDENDS["b"] = ADDENDS["a"]
 OPERANDS = {"a": Number(), "b": Number()}
 
 
@@ -33,7 +38,8 @@ class ResultOutOfRange(ApiException):
 
 
 def _finite(value: float) -> float:
-    if isinstance(value, float) and not math.isfinite(value):
+    # Integers stay exact, but past the float range no JSON client can read them.
+    if abs(value) > sys.float_info.max or not math.isfinite(value):
         raise ResultOutOfRange()
     return value
 
@@ -63,7 +69,7 @@ def divide_numbers(query: dict[str, float]) -> ApiResult:
 
 @bp.get("/add")
 @documents({"sum": float}, errors=(422,))
-@queryschema(OPERANDS)
+@queryschema(ADDENDS)
 def add_query(query: dict[str, float]) -> ApiResult:
     """Add a and b given as query parameters."""
     return ApiResult({"sum": add(query["a"], query["b"])})
@@ -71,7 +77,7 @@ def add_query(query: dict[str, float]) -> ApiResult:
 
 @bp.post("/add")
 @documents({"sum": float})
-@dataschema(OPERANDS)
+@dataschema(ADDENDS)
 def add_body(data: dict[str, float]) -> ApiResult:
     """Add a and b given in a JSON body."""
     return ApiResult({"sum": add(data["a"], data["b"])})

@@ -15,7 +15,7 @@ from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import Headers, ImmutableDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
-from werkzeug.routing import BaseConverter, RequestRedirect, ValidationError
+from werkzeug.routing import BaseConverter, RequestRedirect
 from werkzeug.utils import cached_property
 
 JSON_MIMETYPE = "application/json"
@@ -72,16 +72,18 @@ def json_response(
 
 
 class IdConverter(BaseConverter):
-    """`<id:name>`: a positive 64-bit integer; anything larger matches nothing (404)."""
+    """`<id:name>`: a positive 64-bit integer; anything else is a 404 like a missing row.
+
+    19-digit values past 2**63-1 become 0, an id no row has: rejecting them here
+    instead would make Werkzeug answer 405 for the route's other methods.
+    """
 
     regex = r"[1-9][0-9]{0,18}"
     part_isolating = True
 
     def to_python(self, value: str) -> int:
         number = int(value)
-        if number > 2**63 - 1:
-            raise ValidationError()
-        return number
+        return number if number <= 2**63 - 1 else 0
 
     def to_url(self, value: Any) -> str:
         return str(int(value))

@@ -230,10 +230,11 @@ def _components() -> dict[str, Any]:
 def build_openapi(app: Flask, *, title: str, version: str) -> dict[str, Any]:
     """The OpenAPI 3.1 document of every route in the app, in a stable order."""
     paths: dict[str, dict[str, Any]] = {}
-    for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
-        path = _ARGUMENT.sub(r"{\1}", rule.rule)
-        for method in sorted((rule.methods or set()) - _SKIPPED_METHODS):
-            paths.setdefault(path, {})[method.lower()] = _operation(app, rule, method)
+    with app.app_context():  # validators may describe themselves from the app's config
+        for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
+            path = _ARGUMENT.sub(r"{\1}", rule.rule)
+            for method in sorted((rule.methods or set()) - _SKIPPED_METHODS):
+                paths.setdefault(path, {})[method.lower()] = _operation(app, rule, method)
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},

@@ -1,8 +1,9 @@
 """voluptuous schemas as JSON Schema (2020-12, as OpenAPI 3.1 uses it).
 
 Our own validators know their bounds; voluptuous's structures (dicts, lists,
-Required/Optional, All/Any, literals) map directly. A validator we cannot
-express becomes a described value rather than an error.
+Required/Optional, All/Any, literals) map directly; any other validator with a
+`json_schema()` method describes itself. One we cannot express becomes a
+described value rather than an error.
 """
 
 from __future__ import annotations
@@ -43,10 +44,13 @@ def _validator(node: Any) -> dict[str, Any] | None:
 def _object(node: dict[Any, Any], required_default: bool, extra: int) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     required = []
+    others: dict[str, Any] | None = None
     for key, value in node.items():
         name = getattr(key, "schema", key)
         if not isinstance(name, str):
-            continue  # a validator as a key (rare); extra keys are described below
+            # A type or validator as the key ({str: str}): it describes every other key.
+            others = to_json_schema(value, required_default, extra)
+            continue
         prop = to_json_schema(value, required_default, extra)
         default = getattr(key, "default", vol.UNDEFINED)
         if default is not vol.UNDEFINED:
@@ -60,7 +64,9 @@ def _object(node: dict[Any, Any], required_default: bool, extra: int) -> dict[st
     schema: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
         schema["required"] = sorted(required)
-    if extra == vol.PREVENT_EXTRA:
+    if others is not None:
+        schema["additionalProperties"] = others
+    elif extra == vol.PREVENT_EXTRA:
         schema["additionalProperties"] = False
     return schema
 
@@ -89,5 +95,7 @@ def to_json_schema(node: Any, required_default: bool = True, extra: int = 0) -> 
     known = _validator(node)
     if known is not None:
         return known
+    if hasattr(node, "json_schema"):  # a validator that can describe itself
+        return dict(node.json_schema())
     name = getattr(node, "__name__", type(node).__name__)
     return {"description": f"checked by {name}"}

@@ -105,13 +105,14 @@ class String:
 
 
 class Email:
-    """An email address (local@domain, at most 254 characters); the domain is lowercased."""
+    """An email address (local@domain, at most 254 characters), trimmed, domain lowercased."""
 
     max_length = 254
 
     def __call__(self, value: Any) -> str:
         if not isinstance(value, str):
             raise vol.Invalid("expected a string")
+        value = value.strip()
         if len(value) > self.max_length or not _EMAIL.fullmatch(value):
             raise vol.Invalid("not a valid email address")
         local, _, domain = value.rpartition("@")

@@ -100,10 +100,23 @@ def _invalid(pointer: str, detail: str) -> ValidationFailed:
     return ValidationFailed("1 field is invalid.", errors=[{"pointer": pointer, "detail": detail}])
 
 
-def _check_target(target: str, domains: Sequence[str]) -> None:
-    # Forwarding to another alias would let aliases chain (or loop).
+def target_problem(target: str, domains: Sequence[str]) -> str | None:
+    """Why a target is not allowed, or None: forwarding to an alias would chain (or loop)."""
     if target.rpartition("@")[2].lower() in domains:
-        raise _invalid("#/target", "must be a real mailbox, not another alias")
+        return "must be a real mailbox, not another alias"
+    return None
+
+
+def address_problem(address: str, domains: Sequence[str]) -> str | None:
+    """Why an alias address is not allowed, or None."""
+    if address.rpartition("@")[2].lower() not in domains:
+        return f"must be at one of these domains: {', '.join(domains)}"
+    return None
+
+
+def _check(pointer: str, problem: str | None) -> None:
+    if problem is not None:
+        raise _invalid(pointer, problem)
 
 
 def generate_address(domain: str) -> str:
@@ -116,8 +129,7 @@ def _candidates(address: str | None, domains: Sequence[str]) -> list[str]:
     if address is None:
         return [generate_address(domains[0]) for _ in range(GENERATE_ATTEMPTS)]
     address = address.strip().lower()
-    if address.rpartition("@")[2] not in domains:
-        raise _invalid("#/address", f"must be at one of these domains: {', '.join(domains)}")
+    _check("#/address", address_problem(address, domains))
     return [address]
 
 
@@ -133,7 +145,7 @@ def create_alias(
     enabled: bool = True,
 ) -> Alias:
     """Create an alias within the owner's quota; a generated address is retried on collision."""
-    _check_target(target, domains)
+    _check("#/target", target_problem(target, domains))
     candidates = _candidates(address, domains)
     # Lock the owner's row so concurrent creations count one after another (PostgreSQL;
     # SQLite's writing transactions are already serialized).
@@ -201,7 +213,7 @@ def update_alias(
 ) -> Alias:
     """Apply changes to target, description and enabled (address and owner never change)."""
     if "target" in changes:
-        _check_target(changes["target"], domains)
+        _check("#/target", target_problem(changes["target"], domains))
     for name in ("target", "description", "enabled"):
         if name in changes:
             setattr(alias, name, changes[name])

@@ -231,8 +231,8 @@ VALID = {"email": "ada@example.com", "name": "Ada", "password": PASSWORD}
         ({"password": ["password1"]}, "#/password", "expected a string"),
         ({"email": "not-an-email"}, "#/email", "not a valid email address"),
         ({"email": "ada@example.com\x00"}, "#/email", "not a valid email address"),
-        ({"email": " ada@example.com"}, "#/email", "not a valid email address"),
-        ({"email": "ada@example.com\n"}, "#/email", "not a valid email address"),
+        ({"email": "ada@example.com\nbcc@evil.example"}, "#/email", "not a valid email address"),
+        ({"email": "ada @example.com"}, "#/email", "not a valid email address"),
         ({"is_admin": True}, "#/is_admin", "is not allowed"),
         ({"is_admin": False}, "#/is_admin", "is not allowed"),
         ({"id": 1}, "#/id", "is not allowed"),
@@ -719,3 +719,10 @@ def test_impossible_ids_are_404_not_500(app, client, caller, user_id):
     body = assert_problem(response, 404)
     assert body["type"] == "about:blank"
     assert body["title"] == "Not Found"
+
+
+@pytest.mark.parametrize("given", [" Ada@Example.com", "ada@example.com\n", "\tADA@example.COM "])
+def test_sign_up_trims_and_lowercases_the_email(client, given):
+    response = client.post("/v1/users", json={**VALID, "email": given})
+
+    assert assert_success(response, 201)["email"] == "ada@example.com"
