@@ -14,9 +14,9 @@ import queue
 import sys
 import time
 from logging.handlers import QueueHandler, QueueListener
-from typing import Any
+from typing import Any, NamedTuple
 
-from flask import Flask, Response, has_request_context, request
+from flask import Flask, Response, has_request_context
 
 from myapp.core.api import api_request
 
@@ -74,24 +74,60 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-_listener: QueueListener | None = None
+class AccessEntry(NamedTuple):
+    """What a request leaves for its access line; the writer thread makes the record."""
+
+    created: float
+    method: str
+    path: str
+    status: int
+    duration_ms: float
+    client: str | None
+    request_id: str
+
+
+class _Listener(QueueListener):
+    """Writes queued records, turning access entries into records here, off the request."""
+
+    def handle(self, record: Any) -> None:
+        if isinstance(record, AccessEntry):
+            fields = record._asdict()
+            created = fields.pop("created")
+            record = logging.makeLogRecord(
+                {
+                    "name": ACCESS_LOGGER,
+                    "levelno": logging.INFO,
+                    "levelname": "INFO",
+                    "msg": f"{record.method} {record.path} {record.status}",
+                    "created": created,
+                    "msecs": (created % 1) * 1000,
+                    **fields,
+                }
+            )
+        super().handle(record)
+
+
+_listener: _Listener | None = None
+#: The writer thread's queue, while it runs.
+_records: queue.SimpleQueue[Any] | None = None
 
 
 def stop_logging() -> None:
     """Write out every queued record and stop the writer thread (at exit, or in tests)."""
-    global _listener
+    global _listener, _records
     if _listener is not None:
         _listener.stop()
-        _listener = None
+        _listener, _records = None, None
 
 
 def _start_listener(formatter: logging.Formatter) -> logging.Handler:
-    global _listener
+    global _listener, _records
     stop_logging()
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    records: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    _records = records
     output = _StderrHandler()
     output.setFormatter(formatter)
-    _listener = QueueListener(records, output)
+    _listener = _Listener(records, output)
     _listener.start()
     return _DeferredQueueHandler(records)
 
@@ -100,20 +136,20 @@ atexit.register(stop_logging)
 
 
 def log_request(response: Response) -> Response:
-    """Log the request's one access line (after the response is built)."""
-    logging.getLogger(ACCESS_LOGGER).info(
-        "%s %s %s",
-        request.method,
-        request.path,
-        response.status_code,
-        extra={
-            "method": request.method,
-            "path": request.path,
-            "status": response.status_code,
-            "duration_ms": round((time.perf_counter() - api_request().started) * 1000, 2),
-            "client": request.remote_addr,
-        },
-    )
+    """Queue the request's access line: a tuple now, a formatted record on the writer thread."""
+    if _records is not None:
+        current = api_request()
+        _records.put(
+            AccessEntry(
+                time.time(),
+                current.method,
+                current.path,
+                response.status_code,
+                round((time.perf_counter() - current.started) * 1000, 2),
+                current.remote_addr,
+                current.request_id,
+            )
+        )
     return response
 
 

@@ -244,7 +244,7 @@ def add_ratelimit_headers(response: Response) -> Response:
     """Put the limit headers on every response of a limited route, success or error."""
     state: RateLimitState | None = g.get("ratelimit")
     if state is not None:
-        response.headers.update(state.headers())
+        response.headers.extend(state.headers())  # only the limiter writes these
     return response
 
 
