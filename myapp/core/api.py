@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import uuid
@@ -103,7 +104,7 @@ class ApiRequest(Request):
         given = self.headers.get("X-Request-ID", "")
         if _REQUEST_ID.fullmatch(given):
             return given
-        return uuid.uuid4().hex
+        return os.urandom(16).hex()  # as random as uuid4().hex, at a fraction of the cost
 
 
 def _result_from_tuple(rv: tuple[Any, ...]) -> ApiResult:

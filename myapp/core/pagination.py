@@ -6,6 +6,7 @@ Cursors are opaque: a signed (HMAC, SECRET_KEY) list of the last row's sort valu
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,11 +26,29 @@ PAGE_QUERY: dict[Any, Any] = {
 }
 
 
-def page_url(**changes: Any) -> str:
-    """This request's absolute URL with some query parameters replaced, the rest kept."""
-    args = request.args.to_dict(flat=False)
-    args.update({name: [str(value)] for name, value in changes.items()})
-    return f"{request.base_url}?{urlencode(args, doseq=True)}"
+def url_maker(*replaced: str) -> Callable[..., str]:
+    """Build this request's absolute URL with `replaced` parameters set anew, the rest kept.
+
+    Parameters keep their order (new ones go last), and the kept ones are encoded
+    once, however many links a page needs.
+    """
+    slots: list[str | None] = []  # an encoded kept parameter, or None for a replaced one
+    order: list[str] = []
+    for name, value in request.args.items(multi=True):
+        if name not in replaced:
+            slots.append(urlencode([(name, value)]))
+        elif name not in order:
+            order.append(name)
+            slots.append(None)
+    order += [name for name in replaced if name not in order]
+    base = request.base_url
+
+    def url(**values: Any) -> str:
+        fresh = iter(urlencode([(n, values[n])]) for n in order if n in values)
+        parts = [slot if slot is not None else next(fresh, "") for slot in slots]
+        return f"{base}?{'&'.join(filter(None, [*parts, *fresh]))}"
+
+    return url
 
 
 def link_header(links: dict[str, str]) -> str:
@@ -47,13 +66,14 @@ class PageResult(ApiResult):
         pages = math.ceil(total / per_page)
         self.meta = {"page": page, "per_page": per_page, "total": total, "pages": pages}
         last = max(pages, 1)
-        links = {"self": page_url(page=page, per_page=per_page)}
-        links["first"] = page_url(page=1, per_page=per_page)
+        url = url_maker("page", "per_page")
+        links = {"self": url(page=page, per_page=per_page)}
+        links["first"] = url(page=1, per_page=per_page)
         if page > 1:
-            links["prev"] = page_url(page=min(page - 1, last), per_page=per_page)
+            links["prev"] = url(page=min(page - 1, last), per_page=per_page)
         if page < pages:
-            links["next"] = page_url(page=page + 1, per_page=per_page)
-        links["last"] = page_url(page=last, per_page=per_page)
+            links["next"] = url(page=page + 1, per_page=per_page)
+        links["last"] = url(page=last, per_page=per_page)
         self.links = links
         self.headers["Link"] = link_header(links)
 
@@ -104,10 +124,12 @@ class CursorResult(ApiResult):
     def __init__(self, items: list[Any], *, limit: int, next_cursor: str | None):
         super().__init__(items)
         self.meta: dict[str, Any] = {"limit": limit, "has_more": next_cursor is not None}
-        self.links = {"self": page_url(limit=limit)}
+        url = url_maker("limit", "cursor")
+        cursor = request.args.get("cursor")
+        self.links = {"self": url(limit=limit, cursor=cursor) if cursor else url(limit=limit)}
         if next_cursor is not None:
             self.meta["next_cursor"] = next_cursor
-            self.links["next"] = page_url(limit=limit, cursor=next_cursor)
+            self.links["next"] = url(limit=limit, cursor=next_cursor)
         self.headers["Link"] = link_header(self.links)
 
     def envelope(self) -> dict[str, Any]:

@@ -69,6 +69,12 @@ class Policy:
         return parse_limits(spec, self.name)
 
 
+@functools.cache
+def policy_header(limits: tuple[Limit, ...]) -> str:
+    """The RateLimit-Policy value: the same for every request under these limits."""
+    return ", ".join(f'"{limit.name}";q={limit.quota};w={limit.window}' for limit in limits)
+
+
 @dataclass(frozen=True)
 class RateLimitState:
     """The verdict for one request: admitted or not, and what the headers say."""
@@ -85,6 +91,9 @@ class RateLimitState:
     @property
     def binding(self) -> tuple[Limit, int, int]:
         """The limit closest to exhaustion: (limit, remaining, seconds until reset)."""
+        if len(self.limits) == 1:  # the usual case, without the lists
+            limit, until = self.limits[0], self.until_full_us[0]
+            return limit, self.remaining(limit, until), -(-until // 1_000_000)
         rows = [
             (limit, self.remaining(limit, until), math.ceil(until / 1_000_000))
             for limit, until in zip(self.limits, self.until_full_us, strict=True)
@@ -104,9 +113,7 @@ class RateLimitState:
         """The IETF draft RateLimit fields and the older X-RateLimit-* trio."""
         limit, remaining, reset = self.binding
         return {
-            "RateLimit-Policy": ", ".join(
-                f'"{lim.name}";q={lim.quota};w={lim.window}' for lim in self.limits
-            ),
+            "RateLimit-Policy": policy_header(self.limits),
             "RateLimit": f'"{limit.name}";r={remaining};t={reset}',
             "X-RateLimit-Limit": str(limit.quota),
             "X-RateLimit-Remaining": str(remaining),
