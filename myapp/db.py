@@ -109,8 +109,16 @@ def get_session() -> Session:
 
 def _close_session(_error: BaseException | None) -> None:
     session: Session | None = g.pop("db_session", None)
-    if session is not None:
+    if session is None:
+        return
+    try:
         session.close()
+    except exc.SQLAlchemyError as error:
+        # Closing rolls back; on a connection the database dropped (a restart) that
+        # fails. The response is already made, and an error raised in teardown would
+        # bypass every handler and reach the server as a bare 500. The pool discards
+        # the dead connection either way.
+        current_app.logger.warning("could not close the session: %s", type(error).__name__)
 
 
 def _ping(engine: Engine) -> None:

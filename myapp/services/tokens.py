@@ -34,6 +34,9 @@ def authenticate(session: Session, email: str, password: str, *, hash_method: st
     the same method, so response time does not tell which part was wrong.
     """
     user = session.scalar(select(User).where(User.email == normalize_email(email)))
+    # End the read before the slow hash check, so no lock (SQLite's write lock, taken
+    # up front by writing requests) is held while hashing.
+    session.commit()
     if user is None:
         verify_password(_dummy_hash(hash_method), password)
         return None

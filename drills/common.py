@@ -1,0 +1,761 @@
+"""What every drill needs: real servers, a bounded concurrent HTTP client, and the figures.
+
+Servers come from tests/servers.py (redis-server, PostgreSQL); gunicorn runs as a
+subprocess with the repository's gunicorn.conf.py on a free loopback port. The
+HTTP client is the standard library's http.client, one connection per thread.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import http.client
+import json
+import math
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+from tests.servers import (
+    PostgresServer,
+    RedisServer,
+    find_binary,
+    find_postgres_bindir,
+    free_port,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+#: Cheap password hashing, as in the test suite; production keeps werkzeug's scrypt.
+FAST_HASH = "scrypt:1024:8:1"
+#: A limit no drill reaches, for drills that are not about rate limiting.
+UNLIMITED = "1000000/minute"
+DEFAULT_APP = "myapp:create_app()"
+#: Outer settings a drill must not inherit: it chooses its own database, Redis, bind.
+_NOT_INHERITED = ("MYAPP_", "FLASK_")
+_NOT_INHERITED_NAMES = frozenset({"GUNICORN_BIND", "GUNICORN_CMD_ARGS", "WEB_CONCURRENCY"})
+#: Log lines that always mean trouble: tracebacks, errors, worker timeouts and crashes.
+TROUBLE = (
+    "Traceback",
+    '"level": "ERROR"',
+    "[ERROR]",
+    "WORKER TIMEOUT",
+    "Worker failed to boot",
+    "was sent SIGKILL",
+    "[CRITICAL]",
+)
+
+
+# --------------------------------------------------------------------------- figures
+
+
+class Report:
+    """A drill's figures (one summary line) and the invariants it found broken."""
+
+    def __init__(self, drill: str) -> None:
+        self.drill = drill
+        self.figures: dict[str, Any] = {}
+        self.failures: list[str] = []
+        self.notes: list[str] = []
+        self.skipped: str | None = None
+        self._started = time.monotonic()
+
+    def expect(self, ok: bool, message: str) -> bool:
+        """Record a broken invariant unless `ok`; return `ok`."""
+        if not ok:
+            self.failures.append(message)
+        return ok
+
+    def note(self, message: str) -> None:
+        """Keep a line of context (log excerpts, examples) for the report."""
+        self.notes.append(message)
+
+    def finish(self) -> Report:
+        """Stamp the duration; the drill returns the report after this."""
+        self.figures["duration"] = f"{time.monotonic() - self._started:.1f}s"
+        return self
+
+    @property
+    def ok(self) -> bool:
+        """True when every invariant held."""
+        return not self.failures
+
+    def line(self) -> str:
+        """The one summary line, `key=value` pairs, meant to be quoted."""
+        verdict = "SKIP" if self.skipped else ("PASS" if self.ok else "FAIL")
+        figures = " ".join(f"{key}={value}" for key, value in self.figures.items())
+        return f"DRILL {self.drill} {verdict} {figures}".rstrip()
+
+    def explain(self) -> str:
+        """The summary line, every broken invariant, then the notes."""
+        lines = [self.line()]
+        lines += [f"  BROKEN: {failure}" for failure in self.failures]
+        lines += [f"  note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+@dataclass
+class Result:
+    """One HTTP exchange: a status, or the name of the error that replaced it."""
+
+    label: str
+    method: str
+    path: str
+    started: float
+    latency: float = 0.0
+    status: int | None = None
+    error: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    expected: frozenset[int] | None = None
+    #: The JSON body that was sent, if any.
+    request_json: Any = None
+
+    @property
+    def ended(self) -> float:
+        """Monotonic time the exchange finished."""
+        return self.started + self.latency
+
+    @property
+    def unexpected(self) -> bool:
+        """A status outside the expected set (errors count as unexpected too)."""
+        return self.expected is not None and self.status not in self.expected
+
+    def json(self) -> Any:
+        """The parsed body, or None when there is none or it is not JSON."""
+        try:
+            return json.loads(self.body) if self.body else None
+        except ValueError:
+            return None
+
+    def data(self) -> Any:
+        """The `data` member of a success envelope."""
+        document = self.json()
+        return document.get("data") if isinstance(document, dict) else None
+
+    def describe(self) -> str:
+        """One line for a report: what was sent and what came back."""
+        outcome = self.error or str(self.status)
+        body = " ".join(self.body[:300].decode(errors="replace").split())
+        return f"{self.label}: {self.method} {self.path} -> {outcome} in {self.latency:.3f}s {body}"
+
+
+def problem_defect(result: Result) -> str | None:
+    """What is wrong with an error response as an RFC 9457 problem, or None."""
+    if result.headers.get("content-type") != "application/problem+json":
+        return f"content type {result.headers.get('content-type')!r}"
+    body = result.json()
+    if not isinstance(body, dict) or body.get("status") != result.status:
+        return "body is not a problem with the response's status"
+    if result.status in (429, 503):
+        retry_after = result.headers.get("retry-after", "")
+        if not retry_after.isdigit() or int(retry_after) < 1:
+            return f"Retry-After {retry_after!r}"
+    return None
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The nearest-rank percentile of `values` (0 for none)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def ms(seconds: float) -> str:
+    """Seconds as a short millisecond figure."""
+    return f"{seconds * 1000:.0f}ms" if seconds >= 0.01 else f"{seconds * 1000:.1f}ms"
+
+
+class Stats:
+    """Every exchange of a drill, collected from many threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.results: list[Result] = []
+
+    def add(self, result: Result) -> None:
+        """Keep one exchange."""
+        with self._lock:
+            self.results.append(result)
+
+    def select(self, *labels: str) -> list[Result]:
+        """The exchanges with one of these labels (all of them when none given)."""
+        with self._lock:
+            return [r for r in self.results if not labels or r.label in labels]
+
+    def count(self, label: str, status: int) -> int:
+        """How many exchanges with this label got this status."""
+        return sum(1 for r in self.select(label) if r.status == status)
+
+    def figures(self) -> dict[str, Any]:
+        """requests, statuses, 5xx, errors by kind, p50/p99/max latency."""
+        results = self.select()
+        statuses = Counter(r.status for r in results if r.status is not None)
+        errors = Counter(r.error for r in results if r.error)
+        latencies = [r.latency for r in results]
+        return {
+            "requests": len(results),
+            "statuses": ",".join(f"{k}:{v}" for k, v in sorted(statuses.items())) or "none",
+            "5xx": sum(v for k, v in statuses.items() if k >= 500),
+            "of_which_503": statuses.get(503, 0),
+            "conn_errors": sum(errors.values()),
+            "errors": ",".join(f"{k}:{v}" for k, v in sorted(errors.items())) or "none",
+            "unexpected": sum(1 for r in results if r.unexpected),
+            "p50": ms(percentile(latencies, 0.50)),
+            "p99": ms(percentile(latencies, 0.99)),
+            "max": ms(max(latencies, default=0.0)),
+        }
+
+    def check_basics(self, report: Report, *, allow_503: bool = False) -> None:
+        """No connection error, no 5xx (but 503 problems, when allowed), nothing unexpected."""
+        results = self.select()
+        errors = [r for r in results if r.error]
+        report.expect(not errors, f"{len(errors)} connection errors, e.g. {_first(errors)}")
+        bad = [r for r in results if r.status and r.status >= 500]
+        if allow_503:
+            bad = [r for r in bad if r.status != 503 or problem_defect(r)]
+        report.expect(not bad, f"{len(bad)} bad 5xx responses, e.g. {_first(bad)}")
+        unexpected = [r for r in results if r.unexpected and not r.error]
+        report.expect(
+            not unexpected, f"{len(unexpected)} unexpected statuses, e.g. {_first(unexpected, 3)}"
+        )
+
+
+def _first(results: list[Result], count: int = 1) -> str:
+    return " | ".join(r.describe() for r in results[:count]) or "-"
+
+
+# --------------------------------------------------------------------------- HTTP client
+
+_NO_BODY = object()
+#: Every client by server port, so stopping a server closes its clients' sockets.
+_CLIENTS: dict[int, list[Client]] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+class Client:
+    """One HTTP/1.1 connection for one load thread, reopened after the server closes it.
+
+    Kept-alive connections stay open until `close()`, or until the Gunicorn
+    they talk to is stopped, which closes them all.
+    """
+
+    def __init__(self, port: int, stats: Stats | None = None, timeout: float = 10.0) -> None:
+        self.port = port
+        self.stats = stats
+        self.timeout = timeout
+        self._conn: http.client.HTTPConnection | None = None
+        with _CLIENTS_LOCK:
+            _CLIENTS.setdefault(port, []).append(self)
+
+    def close(self) -> None:
+        """Drop the connection; the next request opens a fresh one."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = _NO_BODY,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        token: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        label: str | None = None,
+        expect: Iterable[int] | None = None,
+    ) -> Result:
+        """Send one request and record it; connection errors become `error`, never raise."""
+        sent = {"Accept": "application/json", **(headers or {})}
+        if json_body is not _NO_BODY:
+            body = json.dumps(json_body).encode()
+            content_type = content_type or "application/json"
+        if content_type:
+            sent["Content-Type"] = content_type
+        if token:
+            sent["Authorization"] = f"Bearer {token}"
+        result = Result(
+            label or f"{method} {path}",
+            method,
+            path,
+            time.monotonic(),
+            expected=frozenset(expect) if expect is not None else None,
+            request_json=json_body if json_body is not _NO_BODY else None,
+        )
+        try:
+            if self._conn is None:
+                self._conn = http.client.HTTPConnection(
+                    "127.0.0.1", self.port, timeout=self.timeout
+                )
+            self._conn.request(method, path, body=body, headers=sent)
+            response = self._conn.getresponse()
+            result.body = response.read()
+            result.status = response.status
+            result.headers = {name.lower(): value for name, value in response.getheaders()}
+            if response.will_close:
+                self.close()
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            result.error = type(exc).__name__
+        result.latency = time.monotonic() - result.started
+        if self.stats is not None:
+            self.stats.add(result)
+        return result
+
+
+def run_threads(
+    count: int, target: Callable[[int], None], *, deadline: float, report: Report
+) -> None:
+    """Run target(0..count-1) on threads; a thread that raises or outlives the deadline fails."""
+    crashes: list[str] = []
+
+    def guarded(index: int) -> None:
+        try:
+            target(index)
+        except Exception as exc:  # a drill bug must fail the drill, not vanish in a thread
+            crashes.append(f"thread {index}: {type(exc).__name__}: {exc}")
+
+    threads = [
+        threading.Thread(target=guarded, args=(i,), name=f"drill-{i}", daemon=True)
+        for i in range(count)
+    ]
+    for thread in threads:
+        thread.start()
+    end = time.monotonic() + deadline
+    for thread in threads:
+        thread.join(max(0.0, end - time.monotonic()))
+    hung = sum(1 for thread in threads if thread.is_alive())
+    report.expect(not hung, f"{hung} client threads still running after {deadline:.0f}s")
+    report.expect(not crashes, f"client threads crashed: {crashes[:3]}")
+
+
+class Background:
+    """Threads that repeat step(thread, iteration) until stopped: load to break servers under.
+
+    Each thread also stops after `max_iterations`, so the load is bounded even if
+    the drill forgets to stop it.
+    """
+
+    def __init__(
+        self,
+        count: int,
+        step: Callable[[int, int], None],
+        report: Report,
+        *,
+        pause: float = 0.0,
+        max_iterations: int = 100_000,
+    ) -> None:
+        self.report = report
+        self._step = step
+        self._pause = pause
+        self._max = max_iterations
+        self._stopping = threading.Event()
+        self._crashes: list[str] = []
+        self._threads = [
+            threading.Thread(target=self._loop, args=(i,), name=f"drill-bg-{i}", daemon=True)
+            for i in range(count)
+        ]
+
+    def _loop(self, index: int) -> None:
+        try:
+            for iteration in range(self._max):
+                if self._stopping.is_set():
+                    return
+                self._step(index, iteration)
+                if self._pause:
+                    self._stopping.wait(self._pause)
+        except Exception as exc:  # a drill bug must fail the drill, not vanish in a thread
+            self._crashes.append(f"thread {index}: {type(exc).__name__}: {exc}")
+
+    def __enter__(self) -> Background:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def stop(self, deadline: float = 30.0) -> None:
+        """Stop every thread after its current request; a thread that hangs fails the drill."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        end = time.monotonic() + deadline
+        for thread in self._threads:
+            thread.join(max(0.0, end - time.monotonic()))
+        hung = sum(1 for thread in self._threads if thread.is_alive())
+        self.report.expect(not hung, f"{hung} load threads still running {deadline:.0f}s on")
+        self.report.expect(not self._crashes, f"load threads crashed: {self._crashes[:3]}")
+
+
+def wait_for_markers(directory: Path, count: int, *, deadline: float) -> bool:
+    """Wait until `count` files exist in `directory` (requests of drills/slow_app.py under way)."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if len(list(directory.iterdir())) >= count:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def sleep_until(moment: float) -> None:
+    """Sleep until a monotonic time (not at all when it has passed)."""
+    time.sleep(max(0.0, moment - time.monotonic()))
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def secret_key() -> str:
+    """48 random URL-safe characters."""
+    return secrets.token_urlsafe(36)
+
+
+def app_env(database_url: str, redis_url: str | None = None, **settings: object) -> dict[str, str]:
+    """The environment for the app: this process's, minus MYAPP_*/FLASK_*, plus the drill's.
+
+    `settings` are MYAPP_* names without the prefix (RATELIMIT_AUTH="5/day"), or
+    GUNICORN_* and DRILL_* (drills/slow_app.py) names in full.
+    """
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(_NOT_INHERITED) and name not in _NOT_INHERITED_NAMES
+    }
+    env.update(
+        MYAPP_SECRET_KEY=secret_key(),
+        MYAPP_PASSWORD_HASH_METHOD=FAST_HASH,
+        MYAPP_DATABASE_URL=database_url,
+        MYAPP_RATELIMIT_DEFAULT=UNLIMITED,
+        MYAPP_RATELIMIT_AUTH=UNLIMITED,
+        PYTHONUNBUFFERED="1",
+    )
+    if redis_url:
+        env["MYAPP_REDIS_URL"] = redis_url
+    for name, value in settings.items():
+        env[name if name.startswith(("GUNICORN_", "DRILL_")) else f"MYAPP_{name}"] = str(value)
+    return env
+
+
+def init_db(env: Mapping[str, str]) -> None:
+    """Create the schema the way an operator does: `flask --app myapp init-db`."""
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "myapp", "init-db"],
+        cwd=REPO,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"init-db failed:\n{done.stdout}{done.stderr}")
+
+
+@contextlib.contextmanager
+def workdir() -> Iterator[Path]:
+    """A private scratch directory for logs and SQLite files, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="myapp-drill-") as path:
+        yield Path(path)
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[RedisServer]:
+    """A throwaway redis-server (skipped, or failed in CI, without the binary)."""
+    server = RedisServer(find_binary("redis-server", "redis-server"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster (skipped, or failed in CI, without the binaries)."""
+    server = PostgresServer(find_postgres_bindir())
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()
+
+
+@contextlib.contextmanager
+def database(kind: str, scratch: Path) -> Iterator[tuple[str, PostgresServer | None]]:
+    """A database URL of this kind ("postgresql" or "sqlite"), and its server if any."""
+    if kind == "sqlite":
+        yield f"sqlite:///{scratch / 'drill.sqlite3'}", None
+        return
+    if kind != "postgresql":
+        raise ValueError(f"unknown database kind {kind!r}: use 'postgresql' or 'sqlite'")
+    with postgres_server() as server:
+        yield server.url, server
+
+
+def db_scalar(url: str, sql: str, **params: Any) -> Any:
+    """One value from the database, read directly (not through the app)."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text(sql), params).scalar()
+    finally:
+        engine.dispose()
+
+
+def db_column(url: str, sql: str, **params: Any) -> list[Any]:
+    """The first column of every row of a query, read directly."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(text(sql), params).scalars())
+    finally:
+        engine.dispose()
+
+
+class Gunicorn:
+    """`gunicorn -c gunicorn.conf.py APP` on a free loopback port, its log in a file."""
+
+    def __init__(self, env: Mapping[str, str], scratch: Path, app: str = DEFAULT_APP) -> None:
+        self.port = free_port()
+        self.env = {**env, "GUNICORN_BIND": f"127.0.0.1:{self.port}"}
+        self.app = app
+        self.log_path = scratch / f"gunicorn-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        config = self.settings("workers", "worker_class", "threads", "preload_app")
+        #: The configured worker count.
+        self.workers: int = config["workers"]
+        #: "sync x5", "gthread x5 (4 threads)", "+ preload" when preloaded.
+        self.kind = f"{config['worker_class']}x{self.workers}"
+        if config["worker_class"] == "gthread":
+            self.kind += f"x{config['threads']}t"
+        if config["preload_app"]:
+            self.kind += "+preload"
+
+    def __enter__(self) -> Gunicorn:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def pid(self) -> int:
+        """The master's process id."""
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the server and wait until GET /health answers 200."""
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-c", str(REPO / "gunicorn.conf.py"), self.app],
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        client = Client(self.port, timeout=2.0)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.tail()}")
+            # Ready when every worker is up, not just the first one to answer.
+            if (
+                len(self.worker_pids()) >= self.workers
+                and client.request("GET", "/health").status == 200
+            ):
+                client.close()
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"gunicorn did not answer /health in {timeout:.0f}s:\n{self.tail()}")
+
+    def settings(self, *names: str) -> dict[str, Any]:
+        """Values of gunicorn.conf.py as this server's environment makes them."""
+        code = (
+            "import runpy; config = runpy.run_path('gunicorn.conf.py'); "
+            f"print(repr({{name: config[name] for name in {names!r}}}))"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return ast.literal_eval(done.stdout.strip())
+
+    def terminate(self) -> None:
+        """Ask for a graceful shutdown (SIGTERM to the master)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
+    def stop(self, timeout: float = 40.0) -> int | None:
+        """Shut down gracefully (killing the master if it does not exit in time); close
+        every client of this server."""
+        with _CLIENTS_LOCK:
+            clients = _CLIENTS.pop(self.port, [])
+        for client in clients:
+            client.close()
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+    def log(self) -> str:
+        """Everything gunicorn and the app wrote so far."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def tail(self, lines: int = 40) -> str:
+        """The end of the log."""
+        return "\n".join(self.log().splitlines()[-lines:])
+
+    def log_lines(self, *needles: str) -> list[str]:
+        """Log lines containing any of the needles."""
+        return [line for line in self.log().splitlines() if any(n in line for n in needles)]
+
+    def worker_boots(self) -> int:
+        """How many workers have booted (the initial ones plus every replacement)."""
+        return len(self.log_lines("Booting worker with pid"))
+
+    def recycled(self) -> int:
+        """How many workers exited by themselves while serving (max_requests recycling).
+
+        Counted from "Worker exiting" (logged once per worker that leaves its loop),
+        not from "Autorestarting", which gthread's threads can log twice.
+        """
+        return len(self.log_lines("Worker exiting (pid:"))
+
+    def unplanned_restarts(self) -> int:
+        """Workers booted to replace one that died, timed out or was killed."""
+        # A retiring worker logs before its replacement boots: give the boot a moment.
+        deadline = time.monotonic() + 10
+        while self.worker_boots() < self.workers + self.recycled():
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        return self.worker_boots() - self.workers - self.recycled()
+
+    def worker_pids(self) -> list[int]:
+        """The master's live child processes."""
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = stat.read_text().rpartition(")")[2].split()
+                if int(fields[1]) == self.pid:
+                    children.append(int(stat.parent.name))
+        return sorted(children)
+
+    def worker_cpu(self) -> dict[int, float]:
+        """CPU seconds used so far by each live worker (Linux /proc)."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        usage = {}
+        for pid in self.worker_pids():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+                usage[pid] = (int(fields[11]) + int(fields[12])) / ticks
+        return usage
+
+
+def busy_workers(before: Mapping[int, float], after: Mapping[int, float]) -> str:
+    """`busy/total`: workers that used at least 50 ms of CPU between two samples."""
+    busy = sum(1 for pid, cpu in after.items() if cpu - before.get(pid, 0.0) >= 0.05)
+    return f"{busy}/{len(after)}"
+
+
+def check_log(report: Report, server: Gunicorn, *, allowed: Iterable[str] = ()) -> None:
+    """No traceback, error line or worker timeout in the server's log (bar `allowed` ones).
+
+    Each trouble spot goes into the report's notes: the line, and for a traceback
+    the project's own frames in it and the exception it ended with.
+    """
+    allowed = tuple(allowed)
+    lines = server.log().splitlines()
+    spots = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        end = i + 1
+        if line.startswith("Traceback"):
+            # A chained traceback runs until the next log record ("{..." or "[...").
+            while end < len(lines) and not lines[end].startswith(("{", "[")):
+                end += 1
+        if any(needle in line for needle in TROUBLE) and not any(a in line for a in allowed):
+            spots.append(_excerpt(lines[i:end]) if end > i + 1 else line[:1000])
+        i = end
+    report.expect(not spots, f"{len(spots)} trouble spots in the gunicorn log")
+    for spot in spots[:6]:
+        report.note(f"log: {spot}")
+    # A silent app log would make this check pass for nothing.
+    report.expect(
+        any(line.startswith("{") for line in lines),
+        "the app wrote no JSON log line under gunicorn: its logging is not working",
+    )
+
+
+def _excerpt(block: list[str]) -> str:
+    """A traceback in one line: our frames (myapp/, drills/) and the final exception."""
+    ours = []
+    for n, line in enumerate(block):
+        if line.lstrip().startswith("File ") and ("/myapp/" in line or "/drills/" in line):
+            code = block[n + 1].strip() if n + 1 < len(block) else ""
+            ours.append(f"{line.strip()}: {code}")
+    final = next(
+        (line for line in reversed(block) if line and not line[0].isspace() and line[0] != "("),
+        "",
+    )
+    return " | ".join(["Traceback", *dict.fromkeys(ours), final.strip()])[:1500]
+
+
+# --------------------------------------------------------------------------- running
+
+
+def run_drill(run: Callable[[], Report], name: str) -> Report:
+    """Run a drill; a missing server binary makes a skipped report, a crash a failed one."""
+    try:
+        return run()
+    except pytest.skip.Exception as exc:
+        report = Report(name)
+        report.skipped = str(exc)
+        report.note(f"skipped: {exc}")
+        return report.finish()
+    except Exception:
+        report = Report(name)
+        report.expect(False, f"the drill itself crashed:\n{traceback.format_exc()}")
+        return report.finish()
+
+
+def main(run: Callable[[], Report], name: str) -> None:
+    """`python -m drills.NAME`: run one drill, print its report, exit 1 when it failed."""
+    report = run_drill(run, name)
+    print(report.explain(), flush=True)
+    sys.exit(0 if report.ok else 1)

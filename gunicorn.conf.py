@@ -1,0 +1,124 @@
+"""Gunicorn settings for production: `gunicorn -c gunicorn.conf.py 'myapp:create_app()'`.
+
+The app reads its own MYAPP_* environment; this file reads GUNICORN_* for the
+server. Every value below can be overridden without editing the file:
+
+    GUNICORN_BIND            127.0.0.1:8000 (several: comma-separated)
+    GUNICORN_WORKERS         2 * cores + 1
+    GUNICORN_WORKER_CLASS    sync (or gthread, with GUNICORN_THREADS per worker)
+    GUNICORN_TIMEOUT         30 seconds
+    GUNICORN_GRACEFUL_TIMEOUT 20 seconds
+    GUNICORN_MAX_REQUESTS    10000, plus up to GUNICORN_MAX_REQUESTS_JITTER (1000)
+    GUNICORN_LOGLEVEL        info
+
+The figures behind these choices come from the drills (`python -m drills`).
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def _env_int(name: str, default: int) -> int:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise SystemExit(f"{name}={text!r} is not an integer") from None
+
+
+def _cores() -> int:
+    # The cores this process may run on (a container's CPU set), not the host's.
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+bind = [
+    address.strip()
+    for address in os.environ.get("GUNICORN_BIND", "127.0.0.1:8000").split(",")
+    if address.strip()
+]
+
+# Each request is a few milliseconds of Python plus waits on PostgreSQL and
+# Redis, so twice the cores keeps them busy while others wait; one more covers
+# a worker that is restarting.
+workers = _env_int("GUNICORN_WORKERS", 2 * _cores() + 1)
+
+# sync: one request per process at a time. The drills (`python -m drills`, 3
+# rounds each, 2 cores) ran it against gthread (same workers, 4 threads each):
+# both kept every invariant, and sync had the lower tails: rate-limit drill p99
+# ~100 ms against 195-250 ms, Redis outage p99 ~42 ms against ~56 ms (slowest
+# 56-117 ms against 151-162 ms); load, SQLite and shutdown came out even.
+# Idle sync workers all wait on the one listen queue, so each request goes to
+# whichever worker is free; gthread pins a kept-alive connection to one
+# process, whose threads share its GIL. gthread did better only with Redis
+# frozen (slowest request 0.25-0.41 s against 0.37-0.42 s, all inside the
+# documented 0.4 s + app time), because a sync worker waiting out the Redis
+# timeout holds the requests queued behind it. Every wait in the app is
+# bounded (Redis 0.2 + 0.2 s, PostgreSQL 3 s, SQLite 5 s), and `timeout` below
+# can still kill a request that hangs, which it cannot do to a gthread thread.
+# Put a buffering proxy (nginx) in front for slow clients and keep-alive, as
+# gunicorn's documentation advises for sync workers.
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
+threads = _env_int("GUNICORN_THREADS", 4 if worker_class == "gthread" else 1)
+
+# A worker silent this long is killed. It must exceed the longest legitimate
+# request: a hung Redis costs 0.4 s, a PostgreSQL connection at most 3 s to
+# wait for the pool plus 3 s to connect, a SQLite writer 5 s for the lock.
+timeout = _env_int("GUNICORN_TIMEOUT", 30)
+# After SIGTERM (a deploy), in-flight requests get this long to finish. It is
+# above every dependency timeout, and below the 30 s after which Kubernetes
+# sends SIGKILL (raise `docker stop --time`, 10 s by default, to match).
+graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 20)
+# Seconds a kept-alive connection may idle (gthread only; sync closes each one).
+keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
+
+# Recycle each worker after this many requests, so a slow leak stays small; the
+# jitter staggers the restarts so the workers never all restart at once. A new
+# worker spends about 1.3 s of CPU importing the app (no preload, below), so at
+# 1000 requests a busy server restarted a worker every half second (the framework
+# benchmark saw /ping drop from 2,349 to 651 req/s); 10000 keeps that rare.
+max_requests = _env_int("GUNICORN_MAX_REQUESTS", 10000)
+max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 1000)
+
+# Off: every worker builds its own app after the fork, so nothing the app
+# opens (a database or Redis connection, a pool, a lock, a thread) is ever
+# shared between processes. That rules out more than connections: create_app
+# starts the log-writer thread (myapp/core/logs.py), and a forked worker would
+# inherit its queue but not the thread, so with preload the workers' request
+# and error logs silently vanish (checked: zero JSON lines). The price, measured
+# by the load drill, is ~1.3 s of CPU per (re)started worker while the others
+# carry its load: with every worker recycled once, the slowest request took
+# 1.5-2.4 s, against 0.2-0.7 s preloaded. Preloading would need the app to
+# restart its writer thread in each worker (os.register_at_fork), and then a
+# post_fork hook disposing the engine and the Redis pool.
+preload_app = False
+
+# The app logs one JSON line per request itself; gunicorn's access log would
+# be a second, unstructured line on the hot path.
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
+
+# The heartbeat file lives in memory: a disk-backed /tmp can stall the
+# heartbeat and get healthy workers killed (gunicorn's FAQ).
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"
+
+# Proxy headers are trusted by the app alone (MYAPP_TRUSTED_PROXY_HOPS, through
+# Werkzeug's ProxyFix); gunicorn's own default would also believe
+# X-Forwarded-Proto from any local process.
+forwarded_allow_ips = ""
+
+# gunicorn's control socket (for `gunicornc`) defaults to one path per user, so
+# two servers on a host would take it from each other. Opt in with a path.
+if os.environ.get("GUNICORN_CONTROL_SOCKET"):
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+else:
+    control_socket_disable = True
+
+proc_name = "myapp"

@@ -1,0 +1,64 @@
+"""The reliability drills as tests: each starts its own servers and checks its invariants.
+
+Every drill returns a report whose `failures` lists each invariant it found
+broken (with examples and log excerpts); a test passes when there are none.
+The figures are printed (`pytest -m drill tests/drills -s`, or see them in a
+failure's message).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from drills import graceful, load, postgres_down, ratelimit, redis_down, redis_stall, sqlite_writes
+from drills.common import Report
+
+pytestmark = pytest.mark.drill
+
+
+def check(run: Callable[[], Report]) -> Report:
+    """Run a drill, print its summary line, and fail with every broken invariant."""
+    report = run()
+    print(report.explain())
+    assert report.failures == [], report.explain()
+    return report
+
+
+def test_load_has_no_5xx_and_loses_no_write() -> None:
+    """Mixed load over every worker: no 5xx or connection error, exact row counts."""
+    report = check(load.run)
+    assert report.figures["5xx"] == 0
+    assert report.figures["conn_errors"] == 0
+
+
+def test_ratelimit_admits_exactly_the_limit_across_workers() -> None:
+    """A limit of N on one key, hammered through every worker: exactly N admitted."""
+    report = check(ratelimit.run)
+    assert report.figures["admitted"] == report.figures["limit"]
+
+
+def test_redis_killed_fails_open_and_closed_then_recovers() -> None:
+    """Ordinary routes keep serving, sign-in answers 503, service returns by itself."""
+    check(redis_down.run)
+
+
+def test_redis_stalled_costs_at_most_the_documented_bound() -> None:
+    """A frozen Redis: no worker timeout, no 502, every request within the bound."""
+    check(redis_stall.run)
+
+
+def test_postgres_stopped_gives_503s_and_no_half_written_rows() -> None:
+    """503 problems with Retry-After, liveness up, readiness down, recovery, no torn writes."""
+    check(postgres_down.run)
+
+
+def test_sigterm_lets_in_flight_requests_finish() -> None:
+    """Slow requests in flight at SIGTERM complete and commit; exit within the timeout."""
+    check(graceful.run)
+
+
+def test_sqlite_concurrent_writes_are_never_lost_or_500() -> None:
+    """Writers across workers on one SQLite file: acknowledged means stored, never a 500."""
+    check(sqlite_writes.run)
