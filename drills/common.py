@@ -168,6 +168,32 @@ def problem_defect(result: Result) -> str | None:
     return None
 
 
+def check_failure_policy(
+    report: Report,
+    ordinary: list[Result],
+    sign_ins: list[Result],
+    window: tuple[float, float],
+    state: str,
+) -> tuple[list[Result], list[Result]]:
+    """Within a Redis outage window: ordinary routes serve 2xx (fail open) and sign-ins
+    answer 503 problems (fail closed). Returns (ordinary served, sign-ins refused)."""
+    start, end = window
+    served = [r for r in ordinary if start < r.started and r.ended < end]
+    report.expect(
+        bool(served) and all(r.status in (200, 201) for r in served),
+        f"ordinary routes did not keep serving 2xx while Redis was {state}",
+    )
+    during = [r for r in sign_ins if start < r.started and r.ended < end]
+    refused = [r for r in during if r.status == 503 and problem_defect(r) is None]
+    other = [r.describe() for r in during if r not in refused]
+    report.expect(
+        bool(during) and not other,
+        f"sign-in while Redis was {state}: {len(refused)} of {len(during)} were 503 "
+        f"problems; others: {other[:2]}",
+    )
+    return served, refused
+
+
 def percentile(values: list[float], fraction: float) -> float:
     """The nearest-rank percentile of `values` (0 for none)."""
     if not values:

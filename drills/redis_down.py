@@ -23,6 +23,7 @@ from drills.common import (
     Report,
     Stats,
     app_env,
+    check_failure_policy,
     check_log,
     database,
     init_db,
@@ -140,18 +141,8 @@ def judge(report: Report, stats: Stats, marks: dict[str, float]) -> None:
     report.figures.update(stats.figures())
     stats.check_basics(report, allow_503=True)
 
-    failed_open = [r for r in ordinary if down + MARGIN < r.started and r.ended < restarting]
-    report.expect(
-        bool(failed_open) and all(r.status in (200, 201) for r in failed_open),
-        "ordinary routes did not keep serving 2xx while Redis was down",
-    )
-    while_down = [r for r in sign_ins if down + MARGIN < r.started and r.ended < restarting]
-    closed = [r for r in while_down if r.status == 503 and problem_defect(r) is None]
-    other = [r.describe() for r in while_down if r not in closed]
-    report.expect(
-        bool(while_down) and not other,
-        f"sign-in while Redis was down: {len(closed)} of {len(while_down)} were 503 problems; "
-        f"others: {other[:2]}",
+    failed_open, closed = check_failure_policy(
+        report, ordinary, sign_ins, (down + MARGIN, restarting), "down"
     )
     slow = [r for r in stats.select() if r.latency >= LATENCY_CEILING]
     report.expect(not slow, f"{len(slow)} requests took {LATENCY_CEILING}s or more")

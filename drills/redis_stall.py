@@ -19,13 +19,13 @@ from drills.common import (
     Report,
     Stats,
     app_env,
+    check_failure_policy,
     check_log,
     database,
     init_db,
     main,
     ms,
     percentile,
-    problem_defect,
     redis_server,
     sleep_until,
     workdir,
@@ -105,18 +105,8 @@ def judge(report: Report, stats: Stats, marks: dict[str, float]) -> None:
     )
     bad_gateway = [r for r in everything if r.status == 502]
     report.expect(not bad_gateway, f"{len(bad_gateway)} 502s")
-    stalled_ordinary = [r for r in ordinary if paused + MARGIN < r.started and r.ended < resuming]
-    report.expect(
-        bool(stalled_ordinary) and all(r.status in (200, 201) for r in stalled_ordinary),
-        "ordinary routes did not keep serving 2xx while Redis was stalled",
-    )
-    stalled_sign_ins = [r for r in sign_ins if paused + MARGIN < r.started and r.ended < resuming]
-    closed = [r for r in stalled_sign_ins if r.status == 503 and problem_defect(r) is None]
-    other = [r.describe() for r in stalled_sign_ins if r not in closed]
-    report.expect(
-        bool(stalled_sign_ins) and not other,
-        f"sign-in while Redis was stalled: {len(closed)} of {len(stalled_sign_ins)} were 503 "
-        f"problems; others: {other[:2]}",
+    _, closed = check_failure_policy(
+        report, ordinary, sign_ins, (paused + MARGIN, resuming), "stalled"
     )
     after = [r for r in ordinary if r.started > recovered]
     headless = [r for r in after if "ratelimit" not in r.headers]
