@@ -41,7 +41,14 @@ def make_app(database_url):
     apps = []
 
     def factory(**settings):
-        config = {"TESTING": True, "DATABASE_URL": database_url, "PASSWORD_HASH_METHOD": FAST_HASH}
+        # The access log is written by a background thread, after pytest stops capturing
+        # a test's output; tests/core/test_logs.py turns it on where it is the subject.
+        config = {
+            "TESTING": True,
+            "DATABASE_URL": database_url,
+            "PASSWORD_HASH_METHOD": FAST_HASH,
+            "ACCESS_LOG": False,
+        }
         config.update(settings)
         built = create_app(config)
         engine = get_engine(built)

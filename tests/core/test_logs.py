@@ -15,7 +15,7 @@ PASSWORD = "hunter2-very-secret"
 @pytest.fixture
 def logged(make_app, capsys):
     """An app logging JSON, and a function returning the lines written so far."""
-    app = make_app(LOG_FORMAT="json")
+    app = make_app(LOG_FORMAT="json", ACCESS_LOG=True)
 
     def lines():
         stop_logging()  # drain the queue the writer thread reads
@@ -41,7 +41,7 @@ def test_one_json_line_per_request(logged):
 
 
 def test_errors_carry_traceback_and_request_id(make_app, capsys):
-    app = make_app(LOG_FORMAT="json")
+    app = make_app(LOG_FORMAT="json", ACCESS_LOG=True)
 
     @app.get("/boom")
     def boom():
@@ -81,7 +81,7 @@ def test_no_secrets_in_the_logs(logged):
 
 
 def test_text_format_in_debug(make_app, capsys):
-    app = make_app(DEBUG=True)
+    app = make_app(DEBUG=True, ACCESS_LOG=True)
     app.test_client().get("/health")
     stop_logging()
     assert capsys.readouterr().err.strip().startswith("INFO myapp.access: GET /health 200")
