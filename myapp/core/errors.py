@@ -143,6 +143,11 @@ class ValidationFailed(ApiException):
     title = "Validation failed"
     type = "validation-error"
 
+    @classmethod
+    def for_field(cls, pointer: str, detail: str) -> ValidationFailed:
+        """The problem for one invalid field, found by a rule beyond the schema."""
+        return cls("1 field is invalid.", errors=[{"pointer": pointer, "detail": detail}])
+
 
 class ServiceUnavailable(ApiException):
     """A dependency is down and the route cannot safely go on."""
@@ -179,11 +184,6 @@ def from_http_exception(error: HTTPException) -> ApiException:
     return problem
 
 
-def handle_api_exception(error: ApiException) -> Response:
-    """Render one of our own exceptions."""
-    return render_problem(error)
-
-
 def handle_http_exception(error: HTTPException) -> Response:
     """Render a Werkzeug HTTP error as a problem, keeping Allow and similar headers."""
     return render_problem(from_http_exception(error))
@@ -204,6 +204,6 @@ def handle_unexpected(error: Exception) -> Response:
 
 def register_error_handlers(app: Flask) -> None:
     """Send every error, ours, Werkzeug's and unexpected ones, through render_problem."""
-    app.register_error_handler(ApiException, handle_api_exception)
+    app.register_error_handler(ApiException, render_problem)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected)

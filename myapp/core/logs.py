@@ -89,6 +89,11 @@ class AccessEntry(NamedTuple):
 class _Listener(QueueListener):
     """Writes queued records, turning access entries into records here, off the request."""
 
+    def __init__(self, records: queue.SimpleQueue[Any], handler: logging.Handler) -> None:
+        super().__init__(records, handler)
+        #: The queue requests put on (typed, unlike QueueListener.queue).
+        self.records = records
+
     def handle(self, record: Any) -> None:
         if isinstance(record, AccessEntry):
             fields = record._asdict()
@@ -108,23 +113,20 @@ class _Listener(QueueListener):
 
 
 _listener: _Listener | None = None
-#: The writer thread's queue, while it runs.
-_records: queue.SimpleQueue[Any] | None = None
 
 
 def stop_logging() -> None:
     """Write out every queued record and stop the writer thread (at exit, or in tests)."""
-    global _listener, _records
+    global _listener
     if _listener is not None:
         _listener.stop()
-        _listener, _records = None, None
+        _listener = None
 
 
 def _start_listener(formatter: logging.Formatter) -> logging.Handler:
-    global _listener, _records
+    global _listener
     stop_logging()
     records: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    _records = records
     output = _StderrHandler()
     output.setFormatter(formatter)
     _listener = _Listener(records, output)
@@ -137,9 +139,9 @@ atexit.register(stop_logging)
 
 def log_request(response: Response) -> Response:
     """Queue the request's access line: a tuple now, a formatted record on the writer thread."""
-    if _records is not None:
+    if _listener is not None:
         current = api_request()
-        _records.put(
+        _listener.records.put(
             AccessEntry(
                 time.time(),
                 current.method,

@@ -91,7 +91,7 @@ def _query_parameters(schema: Any) -> list[dict[str, Any]]:
     ]
 
 
-def _success(view: Any, method: str) -> tuple[str, dict[str, Any]]:
+def _success(view: Any) -> tuple[str, dict[str, Any]]:
     info = getattr(view, "openapi", {})
     status = info.get("status", 200)
     if status == 204:
@@ -154,7 +154,7 @@ def _operation(app: Flask, rule: Rule, method: str) -> dict[str, Any]:
         "operationId": rule.endpoint.replace(".", "_"),
         "summary": (view.__doc__ or rule.endpoint).strip().splitlines()[0],
         "tags": [rule.endpoint.partition(".")[0]],
-        "responses": dict([_success(view, method)]),
+        "responses": dict([_success(view)]),
     }
     if parameters:
         operation["parameters"] = parameters

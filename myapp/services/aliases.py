@@ -96,10 +96,6 @@ class AliasQuotaExceeded(ApiException):
     title = "Alias quota exceeded"
 
 
-def _invalid(pointer: str, detail: str) -> ValidationFailed:
-    return ValidationFailed("1 field is invalid.", errors=[{"pointer": pointer, "detail": detail}])
-
-
 def target_problem(target: str, domains: Sequence[str]) -> str | None:
     """Why a target is not allowed, or None: forwarding to an alias would chain (or loop)."""
     if target.rpartition("@")[2].lower() in domains:
@@ -116,7 +112,7 @@ def address_problem(address: str, domains: Sequence[str]) -> str | None:
 
 def _check(pointer: str, problem: str | None) -> None:
     if problem is not None:
-        raise _invalid(pointer, problem)
+        raise ValidationFailed.for_field(pointer, problem)
 
 
 def generate_address(domain: str) -> str:

@@ -89,14 +89,8 @@ def update_user(
     revokes every token of the user."""
     if password is not None:
         if current_password is None or not verify_password(user.password_hash, current_password):
-            raise ValidationFailed(
-                "1 field is invalid.",
-                errors=[
-                    {
-                        "pointer": "#/current_password",
-                        "detail": "must be the current password to set a new one",
-                    }
-                ],
+            raise ValidationFailed.for_field(
+                "#/current_password", "must be the current password to set a new one"
             )
         user.password_hash = hash_password(password, hash_method)
         session.execute(delete(Token).where(Token.user_id == user.id))
