@@ -53,6 +53,18 @@ def assert_problem(response: Any, status: int, type_: str | None = "about:blank"
     return body
 
 
+def assert_conditional(response: Any, status: int, etag: str, value: Any) -> None:
+    """A conditional GET's answer: a bodiless 304 or the value, with the ETag either way."""
+    assert response.status_code == status
+    assert response.headers["ETag"] == etag
+    assert_standard_headers(response)
+    if status == 304:
+        assert response.data == b""
+        assert "Content-Type" not in response.headers
+    else:
+        assert assert_success(response) == value
+
+
 #: Stored password hashes that are broken in every way werkzeug can meet.
 CORRUPT_HASHES = [
     "garbage",

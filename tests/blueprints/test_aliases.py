@@ -18,7 +18,12 @@ from myapp.db import get_engine
 from myapp.models import Alias
 from myapp.services import aliases as aliases_service
 from myapp.services.users import create_user
-from tests.helpers import assert_problem, assert_standard_headers, assert_success
+from tests.helpers import (
+    assert_conditional,
+    assert_problem,
+    assert_standard_headers,
+    assert_success,
+)
 
 PASSWORD = "correct horse battery"
 #: Everything an alias body contains, no more (no owner_id, no internals).
@@ -942,14 +947,7 @@ def test_if_none_match(client, alice, if_none_match, status):
         client, alice, alias["id"], **{"If-None-Match": if_none_match.format(etag=etag)}
     )
 
-    assert response.status_code == status
-    assert response.headers["ETag"] == etag
-    assert_standard_headers(response)
-    if status == 304:
-        assert response.data == b""
-        assert "Content-Type" not in response.headers
-    else:
-        assert assert_success(response) == alias
+    assert_conditional(response, status, etag, alias)
 
 
 def test_a_stale_etag_is_not_a_304_after_a_change(client, alice):

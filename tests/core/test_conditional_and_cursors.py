@@ -10,7 +10,11 @@ import voluptuous as vol
 from myapp.core import ApiResult, InvalidParameters, String, queryschema
 from myapp.core.conditional import conditional, etag_of, require_match, with_etag
 from myapp.core.pagination import CURSOR_QUERY, CursorResult, decode_cursor, encode_cursor
-from tests.helpers import assert_problem, assert_standard_headers, assert_success
+from tests.helpers import (
+    assert_conditional,
+    assert_problem,
+    assert_success,
+)
 
 THING = {"id": 1, "name": "thing", "tags": ["a", "b"]}
 INVALID_PARAMETERS = "https://myapp.dev/problems/invalid-parameters"
@@ -145,14 +149,7 @@ def test_conditional_if_none_match(thing_client, if_none_match, status):
 
     response = thing_client.get("/thing", headers=headers)
 
-    assert response.status_code == status
-    assert response.headers["ETag"] == etag
-    assert_standard_headers(response)
-    if status == 304:
-        assert response.data == b""
-        assert "Content-Type" not in response.headers
-    else:
-        assert assert_success(response) == THING
+    assert_conditional(response, status, etag, THING)
 
 
 @pytest.mark.parametrize(

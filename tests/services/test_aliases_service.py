@@ -29,28 +29,10 @@ from myapp.services.aliases import (
     update_alias,
 )
 from myapp.services.tokens import issue_token
-from myapp.services.users import create_user
 
-PASSWORD = "correct horse battery"
 DOMAINS = ["alias.example", "second.example"]
 BASE_TIME = datetime(2024, 5, 1, 12, 0, 0)
 ALIAS_KEYS = {"id", "address", "target", "description", "enabled", "created_at", "updated_at"}
-
-
-@pytest.fixture
-def ada(session, method):
-    """A user to own aliases."""
-    return create_user(
-        session, email="ada@example.com", name="Ada", password=PASSWORD, hash_method=method
-    )
-
-
-@pytest.fixture
-def bob(session, method):
-    """A second owner."""
-    return create_user(
-        session, email="bob@example.com", name="Bob", password=PASSWORD, hash_method=method
-    )
 
 
 def make(session, owner, quota=1000, **fields):

@@ -15,26 +15,9 @@ from myapp.db import get_engine, utcnow
 from myapp.models import Token
 from myapp.services import tokens as tokens_service
 from myapp.services.tokens import authenticate, issue_token, revoke_token, user_for_token
-from myapp.services.users import create_user
+from tests.services.conftest import PASSWORD
 
-PASSWORD = "correct horse battery"
 TOKEN_TEXT = re.compile(r"[A-Za-z0-9_-]{40,128}")
-
-
-@pytest.fixture
-def ada(session, method):
-    """A user to issue tokens for."""
-    return create_user(
-        session, email="Ada@Example.com", name="Ada", password=PASSWORD, hash_method=method
-    )
-
-
-@pytest.fixture
-def bob(session, method):
-    """A second user."""
-    return create_user(
-        session, email="bob@example.com", name="Bob", password=PASSWORD, hash_method=method
-    )
 
 
 def tokens_of(app, user_id):
