@@ -22,6 +22,8 @@ from myapp.core.api import ApiFlask
 from myapp.core.errors import ServiceUnavailable, render_problem
 
 EXTENSION = "db"
+#: The engine writing requests use: on SQLite, one that begins with BEGIN IMMEDIATE.
+WRITE_EXTENSION = "db.write"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: SQLite's rowid alias must be INTEGER; everywhere else ids are 64-bit.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -100,9 +102,8 @@ def get_session() -> Session:
     """This request's session, opened on first use and closed at teardown."""
     session: Session | None = g.get("db_session")
     if session is None:
-        engine = get_engine()
-        if engine.dialect.name == "sqlite" and request and request.method not in _SAFE_METHODS:
-            engine = engine.execution_options(sqlite_begin="IMMEDIATE")
+        writing = request.method not in _SAFE_METHODS
+        engine = current_app.extensions[WRITE_EXTENSION] if writing else get_engine()
         session = g.db_session = Session(engine, expire_on_commit=False)
     return session
 
@@ -142,10 +143,16 @@ def handle_database_down(error: exc.SQLAlchemyError) -> Response:
 
 def register_database(app: ApiFlask) -> None:
     """Create the engine, close sessions at teardown, and map outages to 503."""
-    app.extensions[EXTENSION] = make_engine(
+    engine = app.extensions[EXTENSION] = make_engine(
         database_url(app),
         busy_timeout=app.config["DATABASE_BUSY_TIMEOUT"],
         connect_timeout=app.config["DATABASE_CONNECT_TIMEOUT"],
+    )
+    # Built once: the option engine shares the pool, only the BEGIN differs.
+    app.extensions[WRITE_EXTENSION] = (
+        engine.execution_options(sqlite_begin="IMMEDIATE")
+        if engine.dialect.name == "sqlite"
+        else engine
     )
     app.teardown_appcontext(_close_session)
     app.readiness_checks["database"] = functools.partial(_ping, app.extensions[EXTENSION])
