@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import random
 import re
 import time
 from collections.abc import Callable
@@ -181,7 +182,10 @@ class Limiter:
 
     def _store_down(self, exc: Exception) -> None:
         # Skip the store for a moment so an outage costs one timeout, not one per request.
-        self._down_until = time.monotonic() + self.retry_interval
+        # Workers see an outage at the same instant; a little jitter (never past the
+        # interval) keeps their retries from all stalling on a frozen store at once.
+        pause = self.retry_interval * random.uniform(0.75, 1.0)
+        self._down_until = time.monotonic() + pause
         if not self._outage:
             self._outage = True
             self.logger.warning(
