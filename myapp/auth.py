@@ -7,10 +7,11 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from flask import Flask, g, request
+from flask import Flask, g
 from sqlalchemy.exc import SQLAlchemyError
 
 from myapp.core import Forbidden, Unauthorized
+from myapp.core.api import api_request
 from myapp.core.ratelimit import EXTENSION as RATELIMIT
 from myapp.db import get_session
 from myapp.models import User
@@ -24,7 +25,10 @@ _UNSET = object()
 
 def bearer_token() -> str | None:
     """The token from `Authorization: Bearer ...`; never from the query string."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    header = api_request().headers.get("Authorization")
+    if not header:  # most requests to most routes: nothing to parse
+        return None
+    scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not _TOKEN.fullmatch(token.strip()):
         return None
     return token.strip()

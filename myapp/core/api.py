@@ -7,11 +7,13 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any, cast
 
-from flask import Flask, Request, Response, request
+from flask import Flask, Request, Response
+from flask.globals import request_ctx
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import Headers, ImmutableDict
 from werkzeug.exceptions import HTTPException
@@ -22,6 +24,21 @@ from werkzeug.utils import cached_property
 JSON_MIMETYPE = "application/json"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _NO_BODY = frozenset({204, 304})
+# Fields Werkzeug rewrites as a response is sent (IRIs become URIs).
+_URL_FIELDS = frozenset({"location", "content-location"})
+Field = tuple[str, str]
+
+
+def append_fields(headers: Headers, fields: Iterable[Field]) -> None:
+    """Append header fields this package built itself, skipping Werkzeug's per-field checks.
+
+    Only for names and values known to be safe (tokens, digits, validated ids):
+    `Headers.extend` re-checks every value for line breaks, and on a small JSON
+    answer those checks cost more than the rest of the headers' handling together.
+    Werkzeug is pinned in requirements.txt; tests/core/test_api.py holds this to
+    the public `Headers` API.
+    """
+    headers._list.extend(fields)
 
 
 class ApiResult:
@@ -54,22 +71,52 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
+# One encoder for every response: json.dumps would build a new one per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_json_default)
+
+
 def dump_json(document: Any) -> bytes:
     """Encode a document compactly as UTF-8 JSON, refusing NaN and Infinity."""
-    return json.dumps(
-        document, separators=(",", ":"), allow_nan=False, default=_json_default
-    ).encode()
+    return _ENCODER.encode(document).encode()
+
+
+class ApiResponse(Response):
+    """A Werkzeug response that sends itself without copying its headers when it can.
+
+    Before sending, Werkzeug copies every field (re-checking each) so that it can
+    rewrite Location and Content-Location, drop fields on bodiless statuses and
+    count a missing Content-Length. A response with none of those to do, as a
+    JSON answer is, needs no copy: the fields go out as they are.
+    """
+
+    default_mimetype = JSON_MIMETYPE
+
+    def get_wsgi_headers(self, environ: Any) -> Headers:
+        status = self.status_code
+        if status < 200 or status in _NO_BODY:
+            return super().get_wsgi_headers(environ)
+        names = {key.lower() for key, _ in self.headers}
+        if names & _URL_FIELDS or ("content-length" not in names and self.is_sequence):
+            return super().get_wsgi_headers(environ)
+        return self.headers
 
 
 def json_response(
     document: Any, status: int, headers: Headers | None = None, mimetype: str = JSON_MIMETYPE
-) -> Response:
-    """Build a JSON response; 204 and 304 carry no body."""
-    body = b"" if status in _NO_BODY else dump_json(document)
-    response = Response(body, status=status, headers=headers, mimetype=mimetype)
+) -> ApiResponse:
+    """Build a JSON response, which takes `headers` as its own; 204 and 304 have no body."""
+    headers = Headers() if headers is None else headers
     if status in _NO_BODY:
+        response = ApiResponse(status=status, headers=headers)
         del response.headers["Content-Type"]
-    return response
+        return response
+    body = dump_json(document)
+    if headers:  # the view's fields may name these two; set() replaces them
+        headers["Content-Type"] = mimetype
+        headers["Content-Length"] = str(len(body))
+    else:
+        append_fields(headers, (("Content-Type", mimetype), ("Content-Length", str(len(body)))))
+    return ApiResponse([body], status, headers)
 
 
 class IdConverter(BaseConverter):
@@ -97,6 +144,10 @@ class ApiRequest(Request):
         super().__init__(*args, **kwargs)
         #: perf_counter() when the request arrived, for the access log's duration.
         self.started = time.perf_counter()
+        #: Fields for whatever response this request gets, success or error, added
+        #: unchecked by `ApiFlask.process_response`: only for values built in code
+        #: (the limiter's counts), never for text that came from a client.
+        self.response_fields: list[Field] = []
 
     @cached_property
     def request_id(self) -> str:
@@ -120,8 +171,8 @@ def _result_from_tuple(rv: tuple[Any, ...]) -> ApiResult:
 
 
 def api_request() -> ApiRequest:
-    """The request being handled, typed as the ApiRequest it is."""
-    return cast(ApiRequest, request)
+    """The request being handled, typed as the ApiRequest it is (the object, not the proxy)."""
+    return cast(ApiRequest, request_ctx.request)
 
 
 def current_request_id() -> str:
@@ -147,6 +198,7 @@ class ApiFlask(Flask):
     """A Flask app whose views return ApiResults (or dicts and lists) rendered as JSON."""
 
     request_class = ApiRequest
+    response_class = ApiResponse
     session_interface = NoSessionInterface()
     #: Flask's defaults plus the API layer's own, so the core works without myapp.config.
     default_config = ImmutableDict(
@@ -167,6 +219,9 @@ class ApiFlask(Flask):
         #: Applied to every view function as its route is added, once per function.
         self.view_decorators: list[Callable[[Any], Any]] = []
         self._decorated: dict[Callable[..., Any], Callable[..., Any]] = {}
+        self._sync: weakref.WeakKeyDictionary[Callable[..., Any], Callable[..., Any]] = (
+            weakref.WeakKeyDictionary()
+        )
         #: Dependency name -> a callable that raises when it is unreachable (readiness).
         self.readiness_checks: dict[str, Callable[[], object]] = {}
         super().__init__(*args, **kwargs)
@@ -234,14 +289,33 @@ class ApiFlask(Flask):
     def process_response(self, response: Response) -> Response:
         """Add the standard headers every response carries, success or error."""
         response = super().process_response(response)
+        current = api_request()
         headers = response.headers
-        # Only this method writes these two, so appending (no search) is safe and cheaper.
-        headers.extend(
-            (("X-Request-ID", current_request_id()), ("X-Content-Type-Options", "nosniff"))
+        # Only this method writes these, and every value is built in code or validated.
+        append_fields(
+            headers,
+            (
+                ("X-Request-ID", current.request_id),
+                ("X-Content-Type-Options", "nosniff"),
+                *current.response_fields,
+            ),
         )
         if "Cache-Control" not in headers:
-            headers["Cache-Control"] = "no-store"
+            append_fields(headers, (("Cache-Control", "no-store"),))
         return response
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Flask's ensure_sync, remembered per function while the function lives.
+
+        Flask asks it of the view and every hook on every request, and the answer
+        (an `inspect` walk over the function) never changes. Weak keys let
+        per-request callbacks (`after_this_request`) go with their request.
+        """
+        try:
+            return self._sync[func]
+        except KeyError:
+            synced = self._sync[func] = super().ensure_sync(func)
+            return synced
 
 
 def trust_proxy_hops(app: Flask, hops: int) -> None:

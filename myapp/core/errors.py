@@ -10,7 +10,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
-from myapp.core.api import current_request_id, json_response
+from myapp.core.api import api_request, current_request_id, json_response
 
 PROBLEM_MIMETYPE = "application/problem+json"
 # A few Werkzeug descriptions mark words up with <code>; problem details are plain text.
@@ -164,9 +164,8 @@ class ServiceUnavailable(ApiException):
 
 def render_problem(error: ApiException) -> Response:
     """Render an ApiException as an application/problem+json response."""
-    body = error.problem(
-        current_app.config["PROBLEM_TYPE_BASE"], request.path, current_request_id()
-    )
+    current = api_request()
+    body = error.problem(current_app.config["PROBLEM_TYPE_BASE"], current.path, current.request_id)
     return json_response(body, error.status, error.headers, PROBLEM_MIMETYPE)
 
 

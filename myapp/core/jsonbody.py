@@ -7,9 +7,10 @@ import math
 import re
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from myapp.core.api import api_request
 from myapp.core.errors import InvalidBody, UnsupportedMediaType
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]", re.ASCII)
@@ -111,17 +112,17 @@ def is_json_mimetype(mimetype: str) -> bool:
 
 def json_body() -> Any:
     """Return the current request's JSON body, or raise 415 / 413 / 400 problems."""
-    if not is_json_mimetype(request.mimetype):
-        raise UnsupportedMediaType(
-            "Send the request body as application/json"
-            + (f", not {request.mimetype}." if request.mimetype else ".")
-        )
-    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    current = api_request()
+    mimetype = current.mimetype
+    if not is_json_mimetype(mimetype):
+        given = f", not {mimetype}." if mimetype else "."
+        raise UnsupportedMediaType("Send the request body as application/json" + given)
+    charset = current.mimetype_params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
         raise UnsupportedMediaType("JSON bodies must be encoded as UTF-8.")
-    raw = request.get_data(cache=True)
-    limit = request.max_content_length
-    if request.content_length is None and limit is not None and len(raw) >= limit:
+    raw = current.get_data(cache=True)
+    limit = current.max_content_length
+    if current.content_length is None and limit is not None and len(raw) >= limit:
         # Werkzeug stops a streamed (chunked) body at the limit without saying so;
         # a body that reached the limit may be longer, so it is refused whole.
         raise RequestEntityTooLarge()

@@ -9,6 +9,7 @@ edges, and O(1) memory per key. All arithmetic is in integer microseconds.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Sequence
@@ -28,12 +29,13 @@ class Limit:
     window: int
     name: str
 
-    @property
+    # Cached: read several times per request, and a Limit never changes.
+    @functools.cached_property
     def window_us(self) -> int:
         """The window in microseconds."""
         return self.window * 1_000_000
 
-    @property
+    @functools.cached_property
     def interval_us(self) -> int:
         """The emission interval: how long one request's slot takes to refill."""
         return self.window_us // self.quota

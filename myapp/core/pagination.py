@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import voluptuous as vol
 from flask import current_app, request
@@ -26,6 +26,11 @@ PAGE_QUERY: dict[Any, Any] = {
 }
 
 
+def _query_value(value: Any) -> str:
+    """A query value as urlencode writes it; digits need no quoting, and page numbers are ints."""
+    return str(value) if type(value) is int else quote_plus(str(value))
+
+
 def url_maker(*replaced: str) -> Callable[..., str]:
     """Build this request's absolute URL with `replaced` parameters set anew, the rest kept.
 
@@ -41,10 +46,11 @@ def url_maker(*replaced: str) -> Callable[..., str]:
             order.append(name)
             slots.append(None)
     order += [name for name in replaced if name not in order]
+    prefix = {name: quote_plus(name) + "=" for name in order}
     base = request.base_url
 
     def url(**values: Any) -> str:
-        fresh = iter(urlencode([(n, values[n])]) for n in order if n in values)
+        fresh = iter([prefix[n] + _query_value(values[n]) for n in order if n in values])
         parts = [slot if slot is not None else next(fresh, "") for slot in slots]
         return f"{base}?{'&'.join(filter(None, [*parts, *fresh]))}"
 

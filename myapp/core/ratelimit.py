@@ -15,12 +15,12 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import redis
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, current_app
 
-from myapp.core.api import ApiFlask, ApiResult
+from myapp.core.api import ApiFlask, ApiResult, api_request
 from myapp.core.errors import ApiException, ServiceUnavailable
 from myapp.core.limiter_backends import Backend, Limit, MemoryBackend, RedisBackend
 
@@ -51,7 +51,9 @@ def parse_limits(spec: str, name: str) -> tuple[Limit, ...]:
 _CONFIG_KEY = re.compile(r"[A-Z][A-Z0-9_]*")
 
 
-@dataclass(frozen=True)
+# Compared by identity: each decorator makes one, and the limiter looks its limits
+# up by policy on every request, where hashing four fields would cost a microsecond.
+@dataclass(frozen=True, eq=False)
 class Policy:
     """A route's limits (a spec, or the config key holding one) and how it is keyed.
 
@@ -76,8 +78,7 @@ def policy_header(limits: tuple[Limit, ...]) -> str:
     return ", ".join(f'"{limit.name}";q={limit.quota};w={limit.window}' for limit in limits)
 
 
-@dataclass(frozen=True)
-class RateLimitState:
+class RateLimitState(NamedTuple):
     """The verdict for one request: admitted or not, and what the headers say."""
 
     limits: tuple[Limit, ...]
@@ -110,16 +111,16 @@ class RateLimitState:
         ]
         return max(1, math.ceil(max(waits) / 1_000_000))
 
-    def headers(self) -> dict[str, str]:
+    def headers(self) -> list[tuple[str, str]]:
         """The IETF draft RateLimit fields and the older X-RateLimit-* trio."""
         limit, remaining, reset = self.binding
-        return {
-            "RateLimit-Policy": policy_header(self.limits),
-            "RateLimit": f'"{limit.name}";r={remaining};t={reset}',
-            "X-RateLimit-Limit": str(limit.quota),
-            "X-RateLimit-Remaining": str(remaining),
-            "X-RateLimit-Reset": str(math.ceil(time.time()) + reset),
-        }
+        return [
+            ("RateLimit-Policy", policy_header(self.limits)),
+            ("RateLimit", f'"{limit.name}";r={remaining};t={reset}'),
+            ("X-RateLimit-Limit", str(limit.quota)),
+            ("X-RateLimit-Remaining", str(remaining)),
+            ("X-RateLimit-Reset", str(math.ceil(time.time()) + reset)),
+        ]
 
 
 class RateLimited(ApiException):
@@ -158,7 +159,7 @@ class Limiter:
     def key(self, policy: Policy) -> str:
         """The bucket: the authenticated identity, else the client address."""
         identity = None if policy.by_address else self.identity_loader()
-        return f"{self.prefix}:{policy.name}:{identity or f'ip:{request.remote_addr}'}"
+        return f"{self.prefix}:{policy.name}:{identity or f'ip:{api_request().remote_addr}'}"
 
     def check(self, policy: Policy) -> RateLimitState | None:
         """Count this request; None means the store is down and the policy fails open."""
@@ -200,7 +201,9 @@ def _limited(view: F, policy: Policy) -> F:
         if limiter is None:
             return view(*args, **kwargs)
         state = limiter.check(policy)
-        g.ratelimit = state
+        if state is not None:
+            # On the request, so a 429 or an error the view raises carries them too.
+            api_request().response_fields += state.headers()
         if state is not None and not state.allowed:
             limit = state.binding[0]
             raise RateLimited(
@@ -251,14 +254,6 @@ def apply_default_limit(limiter: Limiter, view: F) -> F:
     return _limited(view, limiter.default)
 
 
-def add_ratelimit_headers(response: Response) -> Response:
-    """Put the limit headers on every response of a limited route, success or error."""
-    state: RateLimitState | None = g.get("ratelimit")
-    if state is not None:
-        response.headers.extend(state.headers())  # only the limiter writes these
-    return response
-
-
 def make_backend(app: Flask) -> Backend:
     """Redis when REDIS_URL is set, else memory."""
     url = app.config["REDIS_URL"]
@@ -280,4 +275,3 @@ def register_ratelimit(app: ApiFlask) -> None:
         app.readiness_checks["redis"] = backend.client.ping
     limiter = app.extensions[EXTENSION] = Limiter(app, backend)
     app.view_decorators.append(functools.partial(apply_default_limit, limiter))
-    app.after_request(add_ratelimit_headers)

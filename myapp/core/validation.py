@@ -5,13 +5,14 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import voluptuous as vol
-from flask import request
 
+from myapp.core.api import api_request
 from myapp.core.errors import InvalidBody, InvalidParameters, ValidationFailed
 from myapp.core.jsonbody import json_body
 from myapp.core.validators import Boolean, Integer, Number, String
@@ -56,10 +57,21 @@ def compile_schema(schema: Any, *, coerce: bool = False) -> vol.Schema:
     return vol.Schema(_strict(schema, coerce), required=True, extra=vol.PREVENT_EXTRA)
 
 
+# Characters a pointer token keeps as they are in a URI fragment (RFC 3986 pchar).
+_FRAGMENT_SAFE = "~!$&'()*+,;=:@?"
+_PLAIN_TOKEN = re.compile(r"[A-Za-z0-9_.-]*")
+
+
+def _pointer_token(part: Any) -> str:
+    token = str(part)
+    if _PLAIN_TOKEN.fullmatch(token):  # field names and indexes, nearly always
+        return token
+    return quote(token.replace("~", "~0").replace("/", "~1"), safe=_FRAGMENT_SAFE)
+
+
 def json_pointer(path: list[Any]) -> str:
     """Return an RFC 6901 JSON Pointer in URI-fragment form for a voluptuous path."""
-    tokens = (str(part).replace("~", "~0").replace("/", "~1") for part in path)
-    return "#" + "".join("/" + quote(token, safe="~!$&'()*+,;=:@?") for token in tokens)
+    return "#" + "".join("/" + _pointer_token(part) for part in path)
 
 
 def _sort_key(path: tuple[Any, ...]) -> tuple[tuple[int, Any], ...]:
@@ -150,7 +162,7 @@ def queryschema(schema: Any, *, arg: str = "query") -> Callable[[F], F]:
 
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            _inject(kwargs, arg, validate_query(compiled, request.args))
+            _inject(kwargs, arg, validate_query(compiled, api_request().args))
             return view(*args, **kwargs)
 
         wrapper.query_schema = compiled  # type: ignore[attr-defined]
