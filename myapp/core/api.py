@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -219,7 +220,7 @@ class ApiFlask(Flask):
         #: Applied to every view function as its route is added, once per function.
         self.view_decorators: list[Callable[[Any], Any]] = []
         self._decorated: dict[Callable[..., Any], Callable[..., Any]] = {}
-        self._sync: weakref.WeakKeyDictionary[Callable[..., Any], Callable[..., Any]] = (
+        self._is_async: weakref.WeakKeyDictionary[Callable[..., Any], bool] = (
             weakref.WeakKeyDictionary()
         )
         #: Dependency name -> a callable that raises when it is unreachable (readiness).
@@ -305,17 +306,19 @@ class ApiFlask(Flask):
         return response
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        """Flask's ensure_sync, remembered per function while the function lives.
+        """Flask's ensure_sync, with whether `func` is a coroutine function remembered.
 
         Flask asks it of the view and every hook on every request, and the answer
         (an `inspect` walk over the function) never changes. Weak keys let
         per-request callbacks (`after_this_request`) go with their request.
         """
         try:
-            return self._sync[func]
+            is_async = self._is_async[func]
         except KeyError:
-            synced = self._sync[func] = super().ensure_sync(func)
-            return synced
+            is_async = self._is_async[func] = inspect.iscoroutinefunction(func)
+        except TypeError:  # a callable that takes no weak reference: ask each time
+            return super().ensure_sync(func)
+        return self.async_to_sync(func) if is_async else func
 
 
 def trust_proxy_hops(app: Flask, hops: int) -> None:

@@ -1,0 +1,455 @@
+"""The per-request fast paths in myapp.core, held to the slow paths they replace.
+
+Each shortcut (unchecked header appends, uncopied WSGI headers, reused Headers in
+json_response, the ensure_sync cache, plain json pointer tokens, direct page-link
+formatting) must be indistinguishable from what Werkzeug, Flask or urllib would do.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import weakref
+from urllib.parse import quote, urlencode, urlsplit
+
+import pytest
+from flask import after_this_request
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from werkzeug.datastructures import Headers
+from werkzeug.test import create_environ
+from werkzeug.wrappers import Response
+
+from myapp.core import ApiResult
+from myapp.core.api import ApiResponse, append_fields, json_response
+from myapp.core.pagination import url_maker
+from myapp.core.validation import json_pointer
+from tests.helpers import assert_standard_headers, assert_success
+
+UNICODE_PATH = "/v1/ünïcode"
+ENCODED_PATH = "/v1/%C3%BCn%C3%AFcode"
+# The app fixture is only read inside each example, never changed by one.
+PROPERTY = settings(
+    max_examples=100,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+
+
+# append_fields ---------------------------------------------------------------------------
+
+FIELD_LISTS = [
+    [("X-One", "1")],
+    [("X-Dup", "a"), ("x-dup", "b"), ("X-DUP", "c")],
+    [("Content-Type", "application/json"), ("Content-Length", "12"), ("X-Request-ID", "abc")],
+    [("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"), ("Vary", "")],
+]
+
+
+def headers_pair():
+    """The same starting Headers twice: one to fill with add(), one with append_fields()."""
+    start = [("X-Existing", "kept"), ("X-Dup", "first")]
+    return Headers(start), Headers(start)
+
+
+@pytest.mark.parametrize("fields", FIELD_LISTS)
+def test_append_fields_reads_like_add(fields):
+    """Fields appended unchecked are seen by every read of the public Headers API like add()."""
+    added, appended = headers_pair()
+    for name, value in fields:
+        added.add(name, value)
+
+    append_fields(appended, fields)
+
+    assert len(appended) == len(added)
+    assert list(appended) == list(added)
+    assert appended.to_wsgi_list() == added.to_wsgi_list()
+    assert appended == added
+    for name, _ in [*fields, ("X-Existing", ""), ("X-Missing", "")]:
+        for spelling in (name, name.lower(), name.upper()):
+            assert (spelling in appended) == (spelling in added)
+            assert appended.get(spelling) == added.get(spelling)
+            assert appended.getlist(spelling) == added.getlist(spelling)
+
+
+@pytest.mark.parametrize("fields", FIELD_LISTS)
+def test_append_fields_are_replaced_and_removed_like_add(fields):
+    """set() and del replace or drop appended fields exactly as they do added ones."""
+    added, appended = headers_pair()
+    for name, value in fields:
+        added.add(name, value)
+    append_fields(appended, fields)
+
+    for headers in (added, appended):
+        name = fields[0][0]
+        headers.set(name.swapcase(), "replaced")
+        del headers[fields[-1][0].lower()]
+        headers.add("X-After", "1")
+
+    assert appended.to_wsgi_list() == added.to_wsgi_list()
+    assert appended.getlist(fields[0][0]) == added.getlist(fields[0][0])
+
+
+# ApiResponse.get_wsgi_headers ------------------------------------------------------------
+
+
+def _list_without_length(cls):
+    response = cls(["a", "b"], mimetype="application/json")
+    del response.headers["Content-Length"]
+    return response
+
+
+def _streamed(cls):
+    return cls((chunk for chunk in (b"a", b"bc")), mimetype="application/json")
+
+
+def _not_modified(cls):
+    response = cls(b"body", 304, mimetype="application/json")
+    response.headers["Content-Length"] = "4"
+    response.headers["ETag"] = '"v1"'
+    return response
+
+
+RESPONSES = {
+    "200 with a body": lambda cls: cls(b'{"a":1}', 200, mimetype="application/json"),
+    "200 with Content-Length and extra fields": lambda cls: cls(
+        b"{}", 200, {"Content-Length": "2", "X-A": "1", "x-a": "2"}, mimetype="application/json"
+    ),
+    "201 with a unicode Location": lambda cls: cls(
+        b"{}", 201, {"Location": UNICODE_PATH}, mimetype="application/json"
+    ),
+    "201 with a lower-case location": lambda cls: cls(
+        b"{}", 201, {"location": UNICODE_PATH + "?q=ä b"}, mimetype="application/json"
+    ),
+    "200 with a unicode Content-Location": lambda cls: cls(
+        b"{}", 200, {"Content-Location": UNICODE_PATH}, mimetype="application/json"
+    ),
+    "204 with Content-Type and Content-Length": lambda cls: cls(
+        status=204, headers={"Content-Length": "0"}, mimetype="application/json"
+    ),
+    "304 with Content-Type and Content-Length": _not_modified,
+    "103 early hints": lambda cls: cls(
+        status=103, headers={"Link": "</a.css>", "Content-Length": "0"}, mimetype="text/plain"
+    ),
+    "100 continue with a body": lambda cls: cls(b"x", 100, mimetype="application/json"),
+    "list body without Content-Length": _list_without_length,
+    "streamed generator body": _streamed,
+    "500 with a body": lambda cls: cls(b"{}", 500, mimetype="application/problem+json"),
+}
+
+
+@pytest.mark.parametrize("build", RESPONSES.values(), ids=RESPONSES.keys())
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_api_response_sends_what_werkzeug_sends(build, method):
+    """ApiResponse's uncopied-headers shortcut never changes the status, fields or body sent."""
+    environ = create_environ(method=method)
+
+    ours_iter, ours_status, ours_headers = build(ApiResponse).get_wsgi_response(environ)
+    theirs_iter, theirs_status, theirs_headers = build(Response).get_wsgi_response(environ)
+
+    assert ours_status == theirs_status
+    assert ours_headers == theirs_headers
+    assert b"".join(ours_iter) == b"".join(theirs_iter)
+
+
+def test_api_response_rewrites_unicode_location_as_a_uri():
+    """A non-ASCII Location is percent-encoded rather than sent raw by the shortcut."""
+    response = ApiResponse(b"{}", 201, {"Location": UNICODE_PATH})
+
+    headers = dict(response.get_wsgi_response(create_environ())[2])
+
+    assert headers["Location"] == ENCODED_PATH
+
+
+def test_api_response_skips_the_copy_for_a_plain_json_answer():
+    """The shortcut is taken where it is safe, so the comparisons above test it, not super()."""
+    response = json_response({"a": 1}, 200)
+
+    assert response.get_wsgi_headers(create_environ()) is response.headers
+
+
+def test_unicode_location_is_percent_encoded_on_the_wire(app):
+    """A view's unicode Location header reaches the client as an ASCII URI."""
+
+    @app.post("/things")
+    def create_thing():
+        return ApiResult({"id": 7}, status=201, headers={"Location": UNICODE_PATH})
+
+    response = app.test_client().post("/things")
+
+    assert assert_success(response, 201) == {"id": 7}
+    assert response.headers["Location"] == ENCODED_PATH
+    assert response.headers.getlist("Location") == [ENCODED_PATH]
+
+
+def test_head_sends_get_headers_with_content_length_and_no_body(app):
+    """HEAD on a GET route answers GET's Content-Length with an empty body."""
+
+    @app.get("/things")
+    def things():
+        return ApiResult([1, 2, 3])
+
+    client = app.test_client()
+    got = client.get("/things")
+    head = client.head("/things")
+
+    assert head.status_code == 200
+    assert head.data == b""
+    assert head.headers["Content-Length"] == str(len(got.data)) == got.headers["Content-Length"]
+    assert head.headers["Content-Type"] == "application/json"
+    assert_standard_headers(head)
+
+
+# json_response -------------------------------------------------------------------------
+
+
+def test_json_response_replaces_given_content_type_and_length():
+    """Given headers naming Content-Type/-Length end up with one correct value of each."""
+    given = Headers({"Content-Type": "text/plain", "Content-Length": "999", "X-A": "1"})
+
+    response = json_response({"a": 1}, 200, given)
+
+    assert response.headers is given
+    assert response.headers.getlist("Content-Type") == ["application/json"]
+    assert response.headers.getlist("Content-Length") == [str(len(b'{"a":1}'))]
+    assert response.headers.getlist("X-A") == ["1"]
+    assert response.get_data() == b'{"a":1}'
+    wsgi = response.get_wsgi_response(create_environ())[2]
+    assert sorted(name.lower() for name, _ in wsgi) == ["content-length", "content-type", "x-a"]
+
+
+@pytest.mark.parametrize("mimetype", ["application/json", "application/problem+json"])
+def test_json_response_without_headers_sets_type_and_length(mimetype):
+    """With no headers given, the response gets its type and the body's exact length."""
+    response = json_response({"a": [1, "ü"]}, 201, mimetype=mimetype)
+    body = response.get_data()
+
+    assert json.loads(body) == {"a": [1, "ü"]}
+    assert response.headers.getlist("Content-Type") == [mimetype]
+    assert response.headers.getlist("Content-Length") == [str(len(body))]
+    assert len(response.headers) == 2
+
+
+@pytest.mark.parametrize("status", [204, 304])
+@pytest.mark.parametrize("given", [None, {"X-A": "1", "Content-Type": "text/plain"}])
+def test_json_response_bodiless_statuses(status, given):
+    """204 and 304 carry no body and no Content-Type, whatever headers were given."""
+    headers = None if given is None else Headers(given)
+
+    response = json_response({"a": 1}, status, headers)
+    _, _, wsgi = response.get_wsgi_response(create_environ())
+
+    assert response.status_code == status
+    assert response.get_data() == b""
+    assert "Content-Type" not in response.headers
+    assert not [name for name, _ in wsgi if name.lower() in ("content-type", "content-length")]
+    if given is not None:
+        assert response.headers["X-A"] == "1"
+
+
+# ensure_sync cache -----------------------------------------------------------------------
+
+
+def test_after_this_request_runs_once_per_request(app):
+    """A per-request callback runs for its own request only, once, every time."""
+    calls = []
+
+    @app.get("/hooked")
+    def hooked():
+        @after_this_request
+        def count(response):
+            calls.append(response.status_code)
+            return response
+
+        return {"ok": True}
+
+    client = app.test_client()
+    client.get("/hooked")
+    client.get("/hooked")
+
+    assert calls == [200, 200]
+
+
+def test_ensure_sync_cache_lets_request_callbacks_go(app):
+    """The ensure_sync cache does not keep a request's callbacks alive after the request."""
+    refs = []
+
+    @app.get("/hooked")
+    def hooked():
+        def callback(response):
+            return response
+
+        refs.append(weakref.ref(callback))
+        after_this_request(callback)
+        return {"ok": True}
+
+    client = app.test_client()
+    client.get("/hooked")  # the view and the app's own hooks enter the cache here
+    before = len(app._is_async)
+    for _ in range(50):
+        assert client.get("/hooked").status_code == 200
+    gc.collect()
+
+    assert len(refs) == 51
+    assert [ref for ref in refs if ref() is not None] == []
+    assert len(app._is_async) - before < 50
+
+
+class _SlottedCallback:
+    """A callable that, like many C-level callables, cannot be weakly referenced."""
+
+    __slots__ = ("calls",)
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, response):
+        self.calls += 1
+        return response
+
+
+def test_a_hook_without_weakref_support_still_runs(app):
+    """Any callable Flask accepts as a callback still works with the ensure_sync cache."""
+    callback = _SlottedCallback()
+
+    @app.get("/hooked")
+    def hooked():
+        after_this_request(callback)
+        return {"ok": True}
+
+    response = app.test_client().get("/hooked")
+
+    assert response.status_code == 200
+    assert callback.calls == 1
+
+
+def test_ensure_sync_still_hands_coroutine_functions_to_async_to_sync(app, monkeypatch):
+    """The cache answers "async" for a coroutine function, so Flask's wrapper is still used."""
+    monkeypatch.setattr(app, "async_to_sync", lambda func: ("wrapped", func))
+
+    async def hook():
+        return "ran"
+
+    def plain():
+        return "plain"
+
+    for _ in range(2):  # the second time the answer comes from the cache
+        assert app.ensure_sync(hook) == ("wrapped", hook)
+        assert app.ensure_sync(plain) is plain
+
+
+# json_pointer -------------------------------------------------------------------------
+
+FRAGMENT_SAFE = "~!$&'()*+,;=:@?"
+
+
+def reference_pointer(path):
+    return "#" + "".join(
+        "/" + quote(str(part).replace("~", "~0").replace("/", "~1"), safe=FRAGMENT_SAFE)
+        for part in path
+    )
+
+
+TRICKY_TEXT = st.one_of(
+    st.text(alphabet="aZ09_.-~/"),  # nearly plain: one character off the fast path
+    st.text(alphabet="aZ09_.-~/%#? &=+:@ü\n\x00é€"),
+    st.text(),
+)
+
+
+@PROPERTY
+@given(st.lists(TRICKY_TEXT | st.integers(), max_size=6))
+def test_json_pointer_matches_the_quoted_reference(path):
+    """The plain-token shortcut gives the same pointer as escaping and quoting every token."""
+    assert json_pointer(path) == reference_pointer(path)
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ([], "#"),
+        (["name"], "#/name"),
+        (["items", 0, "a.b-c_d"], "#/items/0/a.b-c_d"),
+        (["a/b", "m~n"], "#/a~1b/m~0n"),
+        (["ü", "a b", "%"], "#/%C3%BC/a%20b/%25"),
+        ([""], "#/"),
+    ],
+)
+def test_json_pointer_examples(path, expected):
+    """Known pointers, so a shared mistake in the code and the reference would show."""
+    assert json_pointer(path) == expected
+
+
+# url_maker -----------------------------------------------------------------------------
+
+REPLACEABLE = ["page", "per_page", "limit", "cursor", "a b", "x&y", "ü"]
+VALUES = st.one_of(
+    st.integers(),
+    st.integers(min_value=-(2**200), max_value=2**200),
+    st.booleans(),
+    st.text(),
+    st.text(alphabet=st.sampled_from("&=+ %#?/ü0-")),
+)
+QUERY_NAMES = st.sampled_from(REPLACEABLE) | st.text(min_size=1, max_size=6)
+
+
+def multidict_order(query):
+    """request.args' order: names by first appearance, each name's values together."""
+    grouped = {}
+    for name, value in query:
+        grouped.setdefault(name, []).append(value)
+    return [(name, value) for name, values in grouped.items() for value in values]
+
+
+def expected_pairs(query, replaced, values):
+    """url_maker's rules: kept pairs stay put, a replaced name takes its first slot, new last."""
+    pairs = []
+    seen = set()
+    for name, value in multidict_order(query):
+        if name not in replaced:
+            pairs.append((name, value))
+        elif name not in seen:
+            seen.add(name)
+            pairs.append((name, values[name]))
+    pairs += [(name, values[name]) for name in replaced if name not in seen]
+    return pairs
+
+
+@st.composite
+def url_cases(draw):
+    replaced = draw(st.lists(st.sampled_from(REPLACEABLE), min_size=1, max_size=3, unique=True))
+    values = {name: draw(VALUES) for name in replaced}
+    query = draw(st.lists(st.tuples(QUERY_NAMES, st.text()), max_size=5))
+    return replaced, values, query
+
+
+@PROPERTY
+@given(url_cases())
+def test_url_maker_query_matches_urlencode(app, case):
+    """Page links encode values and keep the other parameters exactly like urlencode would."""
+    replaced, values, query = case
+
+    with app.test_request_context("/things", query_string=urlencode(query)):
+        url = url_maker(*replaced)(**values)
+
+    parts = urlsplit(url)
+    assert (parts.scheme, parts.netloc, parts.path) == ("http", "localhost", "/things")
+    assert parts.query == urlencode(expected_pairs(query, replaced, values))
+
+
+def test_url_maker_examples(app):
+    """Known links, so a shared mistake in the code and the reference would show."""
+    query = "q=a+b&page=3&tag=%26&page=9"
+    with app.test_request_context("/things", query_string=query):
+        url = url_maker("page", "per_page")(page=-4, per_page="x y&z=ü")
+
+    assert url == "http://localhost/things?q=a+b&page=-4&tag=%26&per_page=x+y%26z%3D%C3%BC"
+
+
+def test_url_maker_keeps_order_when_a_replaced_value_is_left_out(app):
+    """A replaced parameter left out drops out; the others stay in their own places."""
+    with app.test_request_context("/things", query_string="cursor=abc&q=1&limit=5"):
+        url = url_maker("limit", "cursor")(limit=10)
+
+    assert urlsplit(url).query == "q=1&limit=10"
