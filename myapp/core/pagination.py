@@ -37,22 +37,26 @@ def url_maker(*replaced: str) -> Callable[..., str]:
     Parameters keep their order (new ones go last), and the kept ones are encoded
     once, however many links a page needs.
     """
-    slots: list[str | None] = []  # an encoded kept parameter, or None for a replaced one
-    order: list[str] = []
+    # Per parameter of the query: (False, its encoded text) when kept, (True, its
+    # name) where a replaced one goes.
+    slots: list[tuple[bool, str]] = []
     for name, value in request.args.items(multi=True):
         if name not in replaced:
-            slots.append(urlencode([(name, value)]))
-        elif name not in order:
-            order.append(name)
-            slots.append(None)
-    order += [name for name in replaced if name not in order]
-    prefix = {name: quote_plus(name) + "=" for name in order}
+            slots.append((False, urlencode([(name, value)])))
+        elif (True, name) not in slots:
+            slots.append((True, name))
+    appended = [name for name in replaced if (True, name) not in slots]
+    prefix = {name: quote_plus(name) + "=" for name in replaced}
     base = request.base_url
 
     def url(**values: Any) -> str:
-        fresh = iter([prefix[n] + _query_value(values[n]) for n in order if n in values])
-        parts = [slot if slot is not None else next(fresh, "") for slot in slots]
-        return f"{base}?{'&'.join(filter(None, [*parts, *fresh]))}"
+        parts = [
+            prefix[item] + _query_value(values[item]) if is_name else item
+            for is_name, item in slots
+            if not is_name or item in values
+        ]
+        parts += [prefix[name] + _query_value(values[name]) for name in appended if name in values]
+        return f"{base}?{'&'.join(parts)}"
 
     return url
 
