@@ -36,11 +36,12 @@ def bearer_token() -> str | None:
 
 def authenticated_user() -> User | None:
     """The caller's user when a live token was presented, else None (looked up once)."""
+    token = bearer_token()
+    if token is None:  # nothing to look up, and nothing worth remembering
+        return None
     user = g.get("_auth_user", _UNSET)
     if user is _UNSET:
-        token = bearer_token()
-        user = user_for_token(get_session(), token) if token else None
-        g._auth_user = user
+        user = g._auth_user = user_for_token(get_session(), token)
     return cast("User | None", user)
 
 

@@ -96,7 +96,8 @@ def parse_json(raw: bytes, max_depth: int) -> Any:
         # JSONDecodeError's message names the position, which helps the client.
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise InvalidBody(f"The request body is not valid JSON: {reason}.") from None
-    if _too_deep(value, max_depth):
+    # Each level opens a bracket, so a text with few of them cannot nest deeper than that.
+    if raw.count(b"[") + raw.count(b"{") > max_depth and _too_deep(value, max_depth):
         raise InvalidBody(f"The JSON body is nested deeper than {max_depth} levels.")
     if _SURROGATE_ESCAPE.search(text) and _has_surrogate(value):
         raise InvalidBody("The JSON body contains an unpaired UTF-16 surrogate.")
