@@ -21,7 +21,9 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 
-@dataclass(frozen=True)
+# Compared by identity: a policy's limits are parsed once, and the RateLimit-Policy
+# header is cached per tuple of them, where hashing three fields each request costs.
+@dataclass(frozen=True, eq=False)
 class Limit:
     """N requests per W seconds under a policy name."""
 
@@ -50,11 +52,12 @@ class Backend(Protocol):
 
 def gcra(tats: Sequence[int | None], limits: Sequence[Limit], now: int) -> tuple[bool, list[int]]:
     """Apply GCRA to the stored TATs; return whether to admit and the new TATs."""
-    current = [max(tat or now, now) for tat in tats]
-    allowed = all(
-        tat + limit.interval_us - now <= limit.window_us
-        for tat, limit in zip(current, limits, strict=True)
-    )
+    current = []
+    allowed = True
+    for tat, limit in zip(tats, limits, strict=True):
+        tat = now if tat is None or tat < now else tat
+        allowed = allowed and tat + limit.interval_us - now <= limit.window_us
+        current.append(tat)
     if allowed:
         current = [tat + limit.interval_us for tat, limit in zip(current, limits, strict=True)]
     return allowed, current
