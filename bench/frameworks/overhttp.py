@@ -2,12 +2,14 @@
 
 The Flask stacks run under gunicorn (sync; myapp also gthread, every stack with
 --gthread-all), FastAPI under uvicorn with uvloop and httptools, all with the
-same worker count. Every server is started first, then each round runs every
-(server, endpoint) once in a rotated order, so load from elsewhere on the
-machine falls on all of them alike. Traffic goes to 127.0.0.1 only, for a
-bounded time. Stacks with a Redis limiter serve /limited from a second server
-of the same kind built with `redis_url`, so their other endpoints run without
-a limiter extension (myapp keeps its in-memory one, part of its stack).
+same worker count. myapp also runs under granian (a WSGI server written in
+Rust), the faster candidate, for all but /limited. Every server is started
+first, then each round runs every (server, endpoint) once in a rotated order,
+so load from elsewhere on the machine falls on all of them alike. Traffic goes
+to 127.0.0.1 only, for a bounded time. Stacks with a Redis limiter serve
+/limited from a second server of the same kind built with `redis_url`, so their
+other endpoints run without a limiter extension (myapp keeps its in-memory one,
+part of its stack).
 
     python bench/frameworks/overhttp.py [--quick] [--duration 5] [--rounds 2] [--connections 8]
 """
@@ -53,7 +55,7 @@ class Server:
     """One server process group on a loopback port, serving one app of one stack."""
 
     stack: Stack
-    kind: str  # "gunicorn sync", "gunicorn gthread", "uvicorn"
+    kind: str  # "gunicorn sync", "gunicorn gthread", "granian", "uvicorn"
     endpoints: list[Endpoint]
     argv: list[str]
     port: int
@@ -117,7 +119,9 @@ def plan(stacks: Iterable[Stack], url: str, workers: int, gthread_all: bool) -> 
     for stack in stacks:
         if stack.interface == "asgi":
             kinds = ["uvicorn"]
-        elif gthread_all or stack.name == OURS:
+        elif stack.name == OURS:
+            kinds = ["gunicorn sync", "gunicorn gthread", "granian"]
+        elif gthread_all:
             kinds = ["gunicorn sync", "gunicorn gthread"]
         else:
             kinds = ["gunicorn sync"]
@@ -126,7 +130,8 @@ def plan(stacks: Iterable[Stack], url: str, workers: int, gthread_all: bool) -> 
             plain = [e for e in endpoints if e.key != "limited"]
             limited = [e for e in endpoints if e.key == "limited"]
             for served, redis in ((plain, None), (limited, url)):
-                if served:
+                # granian's factory takes no arguments, so no app built with Redis.
+                if served and not (kind == "granian" and redis):
                     port = free_port()
                     while any(server.port == port for server in servers):
                         port = free_port()  # free now, but maybe already given out
@@ -143,6 +148,16 @@ def server_argv(stack: Stack, kind: str, port: int, workers: int, redis: str | N
             *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
             *("--loop", "uvloop", "--http", "httptools", "--no-access-log"),
             *("--log-level", "warning", "--app-dir", str(ROOT)),
+        ]
+    if kind == "granian":
+        # One Rust runtime thread and one Python thread per worker: more only
+        # contend for the interpreter lock on these CPU-bound views.
+        return [
+            *(bin_path("granian"), "--interface", "wsgi", "--factory"),
+            *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
+            *("--runtime-mode", "st", "--blocking-threads", "1"),
+            *("--no-access-log", "--log-level", "warning", "--working-dir", str(ROOT)),
+            f"{stack.module}:create_app",
         ]
     worker_class = kind.split()[-1]
     threads = GTHREAD_THREADS if worker_class == "gthread" else 1
