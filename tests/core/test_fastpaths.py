@@ -13,7 +13,7 @@ import weakref
 from urllib.parse import quote, urlencode, urlsplit
 
 import pytest
-from flask import after_this_request
+from flask import after_this_request, request
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import Headers
@@ -21,7 +21,7 @@ from werkzeug.test import create_environ
 from werkzeug.wrappers import Response
 
 from myapp.core import ApiResult
-from myapp.core.api import ApiResponse, append_fields, json_response
+from myapp.core.api import ApiResponse, api_request, append_fields, json_response
 from myapp.core.pagination import url_maker
 from myapp.core.validation import json_pointer
 from tests.helpers import assert_standard_headers, assert_success
@@ -453,3 +453,25 @@ def test_url_maker_keeps_order_when_a_replaced_value_is_left_out(app):
         url = url_maker("limit", "cursor")(limit=10)
 
     assert urlsplit(url).query == "q=1&limit=10"
+
+
+# api_request ----------------------------------------------------------------------------
+
+
+def test_api_request_is_the_request_of_the_innermost_context(app, make_app):
+    """api_request() reads Flask's context variable: the same object `request` gives, nested too."""
+    other = make_app()
+    with app.test_request_context("/outer"):
+        assert api_request() is request._get_current_object()
+        with other.test_request_context("/inner"):
+            assert api_request().path == "/inner"
+            assert api_request() is request._get_current_object()
+        assert api_request().path == "/outer"
+
+
+def test_api_request_outside_a_request_is_an_error(app):
+    """Outside a request it raises RuntimeError, as the `request` proxy does."""
+    with pytest.raises(RuntimeError, match="outside of request context"):
+        api_request()
+    with app.app_context(), pytest.raises(RuntimeError, match="outside of request context"):
+        api_request()
