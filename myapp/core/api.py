@@ -36,7 +36,7 @@ def append_fields(headers: Headers, fields: Iterable[Field]) -> None:
     Only for names and values known to be safe (tokens, digits, validated ids):
     `Headers.extend` re-checks every value for line breaks, and on a small JSON
     answer those checks cost more than the rest of the headers' handling together.
-    Werkzeug is pinned in requirements.txt; tests/core/test_api.py holds this to
+    Werkzeug is pinned in requirements.txt; tests/core/test_fastpaths.py holds this to
     the public `Headers` API.
     """
     headers._list.extend(fields)
