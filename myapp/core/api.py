@@ -87,7 +87,8 @@ class ApiResponse(Response):
     Before sending, Werkzeug copies every field (re-checking each) so that it can
     rewrite Location and Content-Location, drop fields on bodiless statuses and
     count a missing Content-Length. A response with none of those to do, as a
-    JSON answer is, needs no copy: the fields go out as they are.
+    JSON answer is, needs no copy: the fields go out as they are, and
+    `get_wsgi_headers` returns the response's own `headers` rather than a copy.
     """
 
     default_mimetype = JSON_MIMETYPE
