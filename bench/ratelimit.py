@@ -10,6 +10,7 @@ redis-server on a free loopback port unless --redis-url is given.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import shutil
 import statistics
 import subprocess
@@ -24,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from werkzeug.test import EnvironBuilder
 
 from myapp import create_app
+from myapp.core.limiter_backends import GCRA_SCRIPT
 from tests.servers import RedisServer
 
 LIMIT = "1000000/minute"  # high enough never to deny during the run
@@ -66,6 +68,37 @@ def round_trips(app, url: str, requests: int) -> float:
     return sent / requests
 
 
+def script_times(app, url: str, requests: int) -> tuple[float, float]:
+    """Median server-side µs per call, from SLOWLOG: the limiter's script, and `return 1`.
+
+    Splits the limiter's added cost into what Redis spends running the GCRA
+    script and what the round trip and the Python around it cost.
+    """
+    probe = redis.Redis.from_url(url)
+    trivial = probe.script_load("return 1")
+    gcra = hashlib.sha1(GCRA_SCRIPT.encode()).hexdigest()
+    run(app, 10)  # script loaded
+    saved = probe.config_get("slowlog-*")
+    probe.config_set("slowlog-log-slower-than", 0)
+    probe.config_set("slowlog-max-len", 2 * requests + 100)
+    probe.slowlog_reset()
+    try:
+        run(app, requests)
+        for _ in range(requests):
+            probe.evalsha(trivial, 0)
+        entries = probe.slowlog_get(2 * requests + 100)
+    finally:
+        for name, value in saved.items():
+            probe.config_set(name, value)
+
+    def median_for(sha: str) -> float:
+        return statistics.median(
+            e["duration"] for e in entries if sha.encode() in bytes(e["command"]).lower()
+        )
+
+    return median_for(gcra), median_for(trivial)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=5000)
@@ -98,6 +131,7 @@ def main() -> None:
                 samples[name].append(run(app, args.requests))
             floor.append(bare_evalsha(url, args.requests))
         trips = round_trips(apps["redis"], url, 1000)
+        script_us, trivial_us = script_times(apps["redis"], url, 2000)
     finally:
         if server:
             server.stop()
@@ -120,6 +154,10 @@ def main() -> None:
     print(f"bare redis-py EVALSHA (round-trip floor): {floor_us:.1f} us")
     print(f"redis limiter added cost minus that floor: {redis_added - floor_us:+.1f} us")
     print(f"redis round trips per request: {trips:.3f}")
+    print(
+        f"inside redis-server per call (SLOWLOG median): limiter script {script_us:.0f} us, "
+        f"'return 1' {trivial_us:.0f} us"
+    )
 
 
 if __name__ == "__main__":
