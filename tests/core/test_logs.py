@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from myapp.core.logs import stop_logging
+from myapp.core.logs import AccessEntry, JsonFormatter, access_json, access_record, stop_logging
 
 SECRET_TOKEN = "s3cr3t-t0ken-" + "x" * 30
 PASSWORD = "hunter2-very-secret"
@@ -92,3 +94,22 @@ def test_access_log_can_be_switched_off(make_app, capsys):
     app.test_client().get("/health")
     stop_logging()
     assert capsys.readouterr().err == ""
+
+
+@settings(max_examples=200, database=None)
+@given(
+    created=st.floats(min_value=0, max_value=4e9, allow_nan=False),
+    method=st.sampled_from(["GET", "POST", "PATCH", "DELETE"]),
+    path=st.text(),
+    status=st.integers(100, 599),
+    duration_ms=st.floats(min_value=0, max_value=1e6, allow_nan=False),
+    client=st.none() | st.text(),
+    request_id=st.text(),
+)
+def test_access_lines_are_what_the_formatter_writes(
+    created, method, path, status, duration_ms, client, request_id
+):
+    """The access line built directly is byte for byte JsonFormatter's line for its record."""
+    entry = AccessEntry(created, method, path, status, duration_ms, client, request_id)
+
+    assert access_json(entry) == JsonFormatter().format(access_record(entry))
