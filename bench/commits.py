@@ -14,60 +14,34 @@ Flask for the baseline; nothing needs Redis.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 ENDPOINTS = ("ping", "list", "create")
 ROUNDS, REQUESTS = 25, 500
 
 
-def _ignore(*args: Any) -> None:
-    return None
-
-
 def measure() -> dict[str, float]:
     """In this process: myapp's cost / Flask's per endpoint (imports come from PYTHONPATH)."""
-    from werkzeug.test import EnvironBuilder
-
+    from bench.frameworks.inprocess import WsgiCase
     from bench.frameworks.stacks import BY_KEY, STACKS
 
-    stacks = {stack.name: stack for stack in STACKS}
-    apps = {name: stacks[name].factory()() for name in ("Flask", "myapp")}
+    stacks = {stack.name: stack for stack in STACKS if stack.name in ("Flask", "myapp")}
+    apps = {name: stack.factory()() for name, stack in stacks.items()}
     ratios = {}
     for key in ENDPOINTS:
-        endpoint = BY_KEY[key]
-        runs = {}
-        for name, app in apps.items():
-            builder = EnvironBuilder(
-                path=endpoint.path,
-                method=endpoint.method,
-                query_string=endpoint.query(stacks[name]),
-                data=endpoint.body,
-                content_type="application/json" if endpoint.body is not None else None,
-            )
-            runs[name] = (app, builder.get_environ(), endpoint.body or b"")
-            builder.close()
-        seconds: dict[str, list[float]] = {name: [] for name in runs}
+        cases = {name: WsgiCase(apps[name], stacks[name], BY_KEY[key]) for name in apps}
+        seconds: dict[str, list[float]] = {name: [] for name in cases}
         for round_ in range(ROUNDS + 1):
-            for name, (app, environ, body) in runs.items():
-                started = time.perf_counter()
-                for _ in range(REQUESTS):
-                    env = environ.copy()
-                    env["wsgi.input"] = io.BytesIO(body)
-                    result = app(env, _ignore)
-                    for _chunk in result:
-                        pass
-                    result.close()
+            for name, case in cases.items():
+                per_request = case.run(REQUESTS)
                 if round_:  # the first round warms up
-                    seconds[name].append(time.perf_counter() - started)
+                    seconds[name].append(per_request)
         quartile = {name: sorted(values)[ROUNDS // 4] for name, values in seconds.items()}
         ratios[key] = quartile["myapp"] / quartile["Flask"]
     return ratios
