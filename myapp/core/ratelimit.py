@@ -204,13 +204,13 @@ def _limited(view: F, policy: Policy) -> F:
         if state is not None:
             # On the request, so a 429 or an error the view raises carries them too.
             api_request().response_fields += state.headers()
-        if state is not None and not state.allowed:
-            limit = state.binding[0]
-            raise RateLimited(
-                f"Rate limit {limit.quota} per {limit.window} seconds exceeded; "
-                f"retry in {state.retry_after} seconds.",
-                headers={"Retry-After": str(state.retry_after)},
-            )
+            if not state.allowed:
+                limit = state.binding[0]
+                raise RateLimited(
+                    f"Rate limit {limit.quota} per {limit.window} seconds exceeded; "
+                    f"retry in {state.retry_after} seconds.",
+                    headers={"Retry-After": str(state.retry_after)},
+                )
         result = view(*args, **kwargs)
         if isinstance(result, ApiResult):
             result.ratelimit = state
