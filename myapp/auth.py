@@ -25,7 +25,7 @@ _UNSET = object()
 
 def bearer_token() -> str | None:
     """The token from `Authorization: Bearer ...`; never from the query string."""
-    header = api_request().headers.get("Authorization")
+    header: str = api_request().environ.get("HTTP_AUTHORIZATION", "")  # the header, directly
     if not header:  # most requests to most routes: nothing to parse
         return None
     scheme, _, token = header.partition(" ")

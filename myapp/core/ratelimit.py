@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
 import redis
-from flask import Flask, current_app
+from flask import Flask
+from flask.globals import _cv_app
 
 from myapp.core.api import ApiFlask, ApiResult, api_request
 from myapp.core.errors import ApiException, ServiceUnavailable
@@ -194,10 +195,23 @@ class Limiter:
             )
 
 
+def current_limiter() -> Limiter | None:
+    """The current app's limiter, None when it has none (rate limiting disabled).
+
+    Reads Flask's context variable, as `api_request` does: `current_app` is a
+    proxy, and this runs on every request.
+    """
+    try:
+        limiter: Limiter | None = _cv_app.get().app.extensions.get(EXTENSION)
+    except LookupError:
+        raise RuntimeError("Working outside of application context.") from None
+    return limiter
+
+
 def _limited(view: F, policy: Policy) -> F:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        limiter: Limiter | None = current_app.extensions.get(EXTENSION)
+        limiter = current_limiter()
         if limiter is None:
             return view(*args, **kwargs)
         state = limiter.check(policy)

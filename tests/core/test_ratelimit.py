@@ -9,10 +9,12 @@ import time
 
 import pytest
 import redis as redis_lib
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from myapp import create_app
 from myapp.core import ApiResult
-from myapp.core.limiter_backends import Limit, MemoryBackend, RedisBackend
+from myapp.core.limiter_backends import Limit, MemoryBackend, RedisBackend, gcra
 from myapp.core.ratelimit import EXTENSION, parse_limits, ratelimit
 
 ROUTE = "/v1/calc/add?a=1&b=2"
@@ -184,6 +186,26 @@ def test_memory_backend_sweeps_full_buckets():
     assert not any(key.startswith("k") for key in backend._tats)
 
 
+@settings(max_examples=200, deadline=None, database=None)
+@given(
+    quota=st.integers(1, 50),
+    window=st.integers(1, 120),
+    # Microseconds between requests: bursts, steady traffic and long pauses.
+    gaps=st.lists(st.integers(0, 10_000_000), max_size=80),
+)
+def test_one_limit_path_agrees_with_gcra(quota, window, gaps):
+    limit = Limit(quota, window, "x")
+    now = 10**12
+    backend = MemoryBackend(clock=lambda: now * 1000)
+    tat = None
+    for gap in gaps:
+        now += gap
+        allowed, tats = gcra([tat], [limit], now)
+        assert backend.hit("k", [limit]) == (allowed, [tats[0] - now])
+        if allowed:
+            tat = tats[0]
+
+
 # --- Redis specifics -----------------------------------------------------------------
 
 
@@ -296,3 +318,12 @@ def test_redis_errors_other_than_outages_fail_the_same_way(redis_url):
     assert client.get(ROUTE).status_code == 200
     assert client.post("/login").status_code == 503
     assert isinstance(redis_lib.ResponseError("x"), redis_lib.RedisError)
+
+
+def test_limited_view_outside_an_app_context_says_so():
+    @ratelimit("5/minute")
+    def view():
+        return ApiResult({})
+
+    with pytest.raises(RuntimeError, match="outside of application context"):
+        view()
