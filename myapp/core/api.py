@@ -35,6 +35,7 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _NO_BODY = frozenset({204, 304})
 # Fields Werkzeug rewrites as a response is sent (IRIs become URIs).
 _URL_FIELDS = frozenset({"location", "content-location"})
+_BODY_FIELDS = frozenset({"content-type", "content-length"})
 Field = tuple[str, str]
 _UNSET: Any = object()  # "not passed", as Flask's teardown methods tell it from None
 
@@ -122,11 +123,12 @@ def json_response(
         del response.headers["Content-Type"]
         return response
     body = dump_json(document)
-    if headers:  # the view's fields may name these two; set() replaces them
-        headers["Content-Type"] = mimetype
-        headers["Content-Length"] = str(len(body))
+    length = str(len(body))
+    if headers and not _BODY_FIELDS.isdisjoint(key.lower() for key, _ in headers):
+        headers["Content-Type"] = mimetype  # the view named one of them: replace it
+        headers["Content-Length"] = length
     else:
-        append_fields(headers, (("Content-Type", mimetype), ("Content-Length", str(len(body)))))
+        append_fields(headers, (("Content-Type", mimetype), ("Content-Length", length)))
     return ApiResponse([body], status, headers)
 
 

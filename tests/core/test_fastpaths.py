@@ -204,9 +204,18 @@ def test_head_sends_get_headers_with_content_length_and_no_body(app):
 # json_response -------------------------------------------------------------------------
 
 
-def test_json_response_replaces_given_content_type_and_length():
-    """Given headers naming Content-Type/-Length end up with one correct value of each."""
-    given = Headers({"Content-Type": "text/plain", "Content-Length": "999", "X-A": "1"})
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"Content-Type": "text/plain", "Content-Length": "999", "X-A": "1"},
+        {"content-length": "999", "X-A": "1"},  # any case, and only one of the two
+        {"CONTENT-TYPE": "text/plain", "X-A": "1"},
+        {"X-A": "1"},  # neither: both are appended
+    ],
+)
+def test_json_response_replaces_given_content_type_and_length(fields):
+    """Given headers end up with one correct Content-Type and Content-Length, theirs kept."""
+    given = Headers(fields)
 
     response = json_response({"a": 1}, 200, given)
 
