@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import os
@@ -25,10 +26,11 @@ from flask.signals import (
     request_tearing_down,
 )
 from werkzeug.datastructures import Headers, ImmutableDict
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadHost, HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
-from werkzeug.routing import BaseConverter, RequestRedirect
+from werkzeug.routing import BaseConverter, Map, MapAdapter, RequestRedirect
 from werkzeug.utils import cached_property
+from werkzeug.wsgi import get_host
 
 JSON_MIMETYPE = "application/json"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -202,6 +204,31 @@ def current_request_id() -> str:
     return api_request().request_id
 
 
+@functools.lru_cache(maxsize=256)  # bounded: the Host header comes from the client
+def _host_names(
+    scheme: str, host_header: str | None, server_name: str | None, server_port: str | None
+) -> tuple[str, str]:
+    """The request's host, and the server name Werkzeug binds its URL map to (IDNA, lower case).
+
+    Werkzeug works both out on every request, from these four environ values, and
+    the IDNA codec alone is a Python-level loop; the answer never changes.
+    """
+    environ = {"wsgi.url_scheme": scheme, "HTTP_HOST": host_header}
+    environ |= {"SERVER_NAME": server_name, "SERVER_PORT": server_port}
+    host = get_host({key: value for key, value in environ.items() if value is not None})
+    name, colon, port = host.lower().partition(":")
+    try:
+        return host, f"{name.encode('idna').decode('ascii')}{colon}{port}"
+    except UnicodeError as exc:
+        raise BadHost() from exc
+
+
+def _wsgi_text(environ: Any, key: str) -> str | None:
+    """An environ string as Werkzeug reads it: WSGI's latin-1 bytes, decoded as UTF-8."""
+    value: str | None = environ.get(key)
+    return None if value is None else value.encode("latin1").decode(errors="replace")
+
+
 class _NoSession(SessionMixin, dict):  # type: ignore[type-arg]
     """An always-empty session: a bearer-token JSON API keeps no cookie state."""
 
@@ -300,6 +327,50 @@ class ApiFlask(Flask):
             del response.headers["Content-Type"]
             return response
         return super().handle_http_exception(e)
+
+    def create_url_adapter(self, request: Request | None) -> MapAdapter | None:
+        """Flask's URL adapter for a request, with the host worked out once per host.
+
+        For the usual setup (no SERVER_NAME, TRUSTED_HOSTS, host or subdomain
+        matching, no WebSocket upgrade) this binds the URL map as Werkzeug's
+        `bind_to_environ` would, step for step, but takes the host names from
+        `_host_names`; anything else goes to Flask. tests/core/test_fastpaths.py
+        holds the two to the same adapter and the same `request.host`.
+        """
+        config = self.config
+        if (
+            request is None
+            or config["SERVER_NAME"] is not None
+            or config["TRUSTED_HOSTS"] is not None
+            or request.trusted_hosts is not None
+            or type(self.url_map) is not Map  # a custom map may bind differently
+            or self.url_map.host_matching
+            or self.subdomain_matching
+            or "HTTP_UPGRADE" in request.environ
+        ):
+            return super().create_url_adapter(request)
+        environ = request.environ
+        scheme = environ["wsgi.url_scheme"]
+        script_name = _wsgi_text(environ, "SCRIPT_NAME")
+        path_info = _wsgi_text(environ, "PATH_INFO")
+        query = _wsgi_text(environ, "QUERY_STRING")
+        host, server_name = _host_names(
+            scheme,
+            environ.get("HTTP_HOST"),
+            environ.get("SERVER_NAME"),
+            environ.get("SERVER_PORT"),
+        )
+        request.host = host  # as Flask does
+        return MapAdapter(
+            self.url_map,
+            server_name,
+            "/" if script_name is None else script_name,
+            self.url_map.default_subdomain or "",
+            scheme,
+            "/" if path_info is None else path_info,
+            environ["REQUEST_METHOD"],
+            query,
+        )
 
     def make_default_options_response(self) -> Response:
         """Answer OPTIONS with 204 and the Allow header, not an empty HTML page."""

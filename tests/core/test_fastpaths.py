@@ -2,7 +2,8 @@
 
 Each shortcut (unchecked header appends, uncopied WSGI headers, reused Headers in
 json_response, the ensure_sync cache, plain json pointer tokens, direct page-link
-formatting) must be indistinguishable from what Werkzeug, Flask or urllib would do.
+formatting, URL adapters bound from cached host names) must be indistinguishable
+from what Werkzeug, Flask or urllib would do.
 """
 
 from __future__ import annotations
@@ -13,15 +14,16 @@ import weakref
 from urllib.parse import quote, urlencode, urlsplit
 
 import pytest
-from flask import after_this_request, request
+from flask import Flask, after_this_request, request
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import Headers
+from werkzeug.routing import Map
 from werkzeug.test import create_environ
 from werkzeug.wrappers import Response
 
-from myapp.core import ApiResult
-from myapp.core.api import ApiResponse, api_request, append_fields, json_response
+from myapp.core import ApiFlask, ApiResult
+from myapp.core.api import ApiRequest, ApiResponse, api_request, append_fields, json_response
 from myapp.core.pagination import url_maker
 from myapp.core.validation import json_pointer
 from tests.helpers import assert_standard_headers, assert_success
@@ -484,3 +486,133 @@ def test_api_request_outside_a_request_is_an_error(app):
         api_request()
     with app.app_context(), pytest.raises(RuntimeError, match="outside of request context"):
         api_request()
+
+
+# create_url_adapter ---------------------------------------------------------------------
+
+ADAPTER_FIELDS = (
+    "server_name",
+    "script_name",
+    "subdomain",
+    "url_scheme",
+    "path_info",
+    "default_method",
+    "query_args",
+    "websocket",
+)
+# WSGI strings are latin-1 (Werkzeug's Request refuses others in the path and query);
+# other text in the Host header is what a broken server might pass.
+LATIN1 = st.text(alphabet=st.characters(max_codepoint=255), max_size=12)
+HOST_EXAMPLES = [
+    "example.com",
+    "EXAMPLE.com:8080",
+    "[::1]:5000",
+    "bücher.example",
+    "localhost:80",
+    "api.example:443",
+    "a b",
+    "",
+    "xn--bcher-kva.example",
+    "ex.com:http",
+]
+
+
+@st.composite
+def environs(draw):
+    """WSGI environs, with each key the adapter reads present or not."""
+    environ = {
+        "wsgi.url_scheme": draw(st.sampled_from(["http", "https"])),
+        "REQUEST_METHOD": draw(st.sampled_from(["GET", "POST", "OPTIONS"])),
+    }
+    optional = {
+        "HTTP_HOST": st.sampled_from(HOST_EXAMPLES) | LATIN1 | st.text(max_size=12),
+        "SERVER_NAME": st.sampled_from(["localhost", "::1", "example.com", "/tmp/sock"]),
+        "SERVER_PORT": st.sampled_from(["80", "443", "8080", "", "x"]),
+        "SCRIPT_NAME": st.sampled_from(["", "/api", "/api/", "/\xc3\xa9"]) | LATIN1,
+        "PATH_INFO": st.sampled_from(["", "/", "/v1/users/", "/caf\xc3\xa9"]) | LATIN1,
+        "QUERY_STRING": st.sampled_from(["", "a=1&b=2", "q=%C3%A9"]) | LATIN1,
+    }
+    for key, values in optional.items():
+        if draw(st.booleans()):
+            environ[key] = draw(values)
+    return environ
+
+
+def bound(app, bind, environ):
+    """What binding does for this environ: the adapter's fields and request.host, or the error."""
+    request = app.request_class(environ)
+    try:
+        adapter = bind(app, request)
+    except Exception as exc:  # the same failure, whatever it is, is what must match
+        return type(exc)
+    return tuple(getattr(adapter, field) for field in ADAPTER_FIELDS), request.host
+
+
+@PROPERTY
+@given(environ=environs())
+def test_url_adapter_binds_like_flask(app, environ):
+    assert bound(app, ApiFlask.create_url_adapter, environ) == bound(
+        app, Flask.create_url_adapter, environ
+    )
+
+
+def subdomains_under_a_default(app):
+    app.subdomain_matching = True
+    app.url_map.default_subdomain = "www"
+
+
+class TrustingRequest(ApiRequest):
+    """A request class that names its trusted hosts itself, as Werkzeug allows."""
+
+    trusted_hosts = ["example.com"]  # noqa: RUF012 (Werkzeug's attribute is a list)
+
+
+class MethodMap(Map):
+    """A URL map that binds its own way, so Flask must be the one to call it."""
+
+    def bind_to_environ(self, *args, **kwargs):
+        adapter = super().bind_to_environ(*args, **kwargs)
+        adapter.default_method = "PATCH"
+        return adapter
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [
+        lambda app: app.config.update(SERVER_NAME="example.com:8080"),
+        lambda app: app.config.update(TRUSTED_HOSTS=["example.com"]),
+        lambda app: setattr(app, "subdomain_matching", True),
+        subdomains_under_a_default,
+        lambda app: setattr(app.url_map, "host_matching", True),
+        lambda app: setattr(app.url_map, "default_subdomain", "www"),
+        lambda app: setattr(app, "request_class", TrustingRequest),
+        lambda app: setattr(app, "url_map", MethodMap()),
+    ],
+)
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"HTTP_HOST": "api.example.com:8080"},
+        {"HTTP_HOST": "evil.test"},
+        {"HTTP_HOST": "example.com", "HTTP_CONNECTION": "Upgrade", "HTTP_UPGRADE": "websocket"},
+    ],
+)
+def test_url_adapter_binds_like_flask_in_every_setup(setup, headers):
+    app = ApiFlask(__name__)
+    setup(app)
+    environ = create_environ("/v1/items?page=2", base_url="http://example.com:8080")
+    environ.update(headers)
+
+    assert bound(app, ApiFlask.create_url_adapter, environ) == bound(
+        app, Flask.create_url_adapter, environ
+    )
+
+
+def test_websocket_upgrade_binds_as_ws():
+    app = ApiFlask(__name__)
+    environ = create_environ("/", base_url="https://example.com")
+    environ.update(HTTP_CONNECTION="keep-alive, Upgrade", HTTP_UPGRADE="websocket")
+
+    adapter = app.create_url_adapter(app.request_class(environ))
+
+    assert adapter.url_scheme == "wss"
