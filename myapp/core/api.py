@@ -456,7 +456,8 @@ class ApiFlask(Flask):
                 *current.response_fields,
             ),
         )
-        if "Cache-Control" not in headers:
+        # Not `in headers`: Werkzeug answers that by raising and catching KeyError.
+        if all(key.lower() != "cache-control" for key, _ in headers):
             append_fields(headers, (("Cache-Control", "no-store"),))
         return response
 

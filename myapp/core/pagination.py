@@ -33,6 +33,11 @@ def _query_value(value: Any) -> str:
     return str(value) if type(value) is int else quote_plus(str(value))
 
 
+@functools.cache  # the names come from code ("page", "cursor"), never from a client
+def _query_prefix(name: str) -> str:
+    return quote_plus(name) + "="
+
+
 # Werkzeug quotes the URL, then unquotes it back to an IRI: several microseconds
 # for a value that only depends on these four strings. Bounded, since the host
 # and path come from the client.
@@ -55,7 +60,7 @@ def url_maker(*replaced: str) -> Callable[..., str]:
         elif (True, name) not in slots:
             slots.append((True, name))
     appended = [name for name in replaced if (True, name) not in slots]
-    prefix = {name: quote_plus(name) + "=" for name in replaced}
+    prefix = {name: _query_prefix(name) for name in replaced}
     base = _base_url(current.scheme, current.host, current.root_path, current.path)
 
     def url(**values: Any) -> str:

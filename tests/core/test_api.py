@@ -100,14 +100,15 @@ def test_no_body_statuses_have_no_body_and_no_content_type(app, status):
     assert_standard_headers(response)
 
 
-def test_a_view_may_set_its_own_caching(app):
+@pytest.mark.parametrize("name", ["Cache-Control", "cache-control"])
+def test_a_view_may_set_its_own_caching(app, name):
     @app.get("/cached")
     def cached():
-        return ApiResult({"a": 1}, headers={"Cache-Control": "public, max-age=60"})
+        return ApiResult({"a": 1}, headers={name: "public, max-age=60"})
 
     response = app.test_client().get("/cached")
 
-    assert response.headers["Cache-Control"] == "public, max-age=60"
+    assert response.headers.getlist("Cache-Control") == ["public, max-age=60"]
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.get_json() == {"data": {"a": 1}}
 
