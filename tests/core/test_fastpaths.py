@@ -14,7 +14,7 @@ import weakref
 from urllib.parse import quote, urlencode, urlsplit
 
 import pytest
-from flask import Flask, after_this_request, request
+from flask import Flask, Request, after_this_request, request
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import Headers
@@ -616,3 +616,64 @@ def test_websocket_upgrade_binds_as_ws():
     adapter = app.create_url_adapter(app.request_class(environ))
 
     assert adapter.url_scheme == "wss"
+
+
+# ApiRequest's body fields ---------------------------------------------------------------
+
+
+CONTENT_TYPES = [
+    "application/json",
+    "Application/JSON; charset=UTF-8",
+    'text/plain;a=1;b="x;y"',
+    "application/merge-patch+json",
+    "",
+    ";",
+    "multipart/form-data; boundary=--x",
+]
+
+
+@st.composite
+def body_environs(draw):
+    """Environs with the body's describing keys present or not, well formed or not."""
+    environ = create_environ("/v1/items", method="POST")
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        environ.pop(key, None)
+    optional = {
+        "CONTENT_TYPE": st.sampled_from(CONTENT_TYPES) | LATIN1,
+        "CONTENT_LENGTH": st.sampled_from(["0", "17", "-1", "1e3", " 5", "+5", "٣", ""])
+        | st.integers(0, 10**20).map(str)
+        | LATIN1,
+        "HTTP_TRANSFER_ENCODING": st.sampled_from(["chunked", "gzip, chunked", "identity", ""])
+        | LATIN1,
+    }
+    for key, values in optional.items():
+        if draw(st.booleans()):
+            environ[key] = draw(values)
+    return environ
+
+
+@PROPERTY
+@given(environ=body_environs())
+def test_body_fields_read_like_werkzeug(app, environ):
+    ours, theirs = ApiRequest(environ), Request(environ)
+
+    assert ours.mimetype == theirs.mimetype
+    assert ours.mimetype_params == theirs.mimetype_params
+    assert ours.content_type == theirs.content_type
+    assert ours.content_length == theirs.content_length
+
+
+@pytest.mark.parametrize("configured", [None, 10, 1024])
+@pytest.mark.parametrize("own", [None, 5])
+def test_max_content_length_reads_like_flask(make_app, configured, own):
+    app = make_app(MAX_CONTENT_LENGTH=configured)
+    environ = create_environ("/v1/items", method="POST")
+    ours, theirs = ApiRequest(environ), Request(environ)
+    ours.max_content_length = theirs.max_content_length = own
+    outside = (ours.max_content_length, theirs.max_content_length)
+
+    with app.app_context():
+        inside = (ours.max_content_length, theirs.max_content_length)
+
+    assert outside == (own, own)  # no app: only the request's own limit
+    assert inside[0] == inside[1] == (own if own is not None else configured)
