@@ -17,6 +17,7 @@ from itertools import chain
 from typing import Any, cast
 
 from flask import Flask, Request, Response
+from flask.ctx import RequestContext
 from flask.globals import _cv_app, _cv_request
 from flask.sessions import SessionInterface, SessionMixin
 from flask.signals import (
@@ -220,18 +221,22 @@ def _result_from_tuple(rv: tuple[Any, ...]) -> ApiResult:
     return ApiResult(value)
 
 
-def api_request() -> ApiRequest:
-    """The request being handled, typed as the ApiRequest it is (the object, not the proxy).
+def _request_context() -> RequestContext:
+    """Flask's context of the request being handled, read from its context variable.
 
-    Reads Flask's own context variable, the one behind `flask.request`: the same
-    object for a twentieth of the proxy's cost, and the request path asks for it
-    several times. The name is private, so Flask is pinned; a Flask without it
-    fails at import, never quietly.
+    The variable behind `flask.request`: the same object for a twentieth of the
+    proxy's cost, and the request path asks for it several times. The name is
+    private, so Flask is pinned; a Flask without it fails at import, never quietly.
     """
     try:
-        return cast(ApiRequest, _cv_request.get().request)
+        return _cv_request.get()
     except LookupError:
         raise RuntimeError("Working outside of request context.") from None
+
+
+def api_request() -> ApiRequest:
+    """The request being handled, typed as the ApiRequest it is (the object, not the proxy)."""
+    return cast(ApiRequest, _request_context().request)
 
 
 def current_request_id() -> str:
@@ -472,7 +477,7 @@ class ApiFlask(Flask):
 
     def process_response(self, response: Response) -> Response:
         """Flask's after-request hooks, then the standard headers every response carries."""
-        ctx = _cv_request.get()
+        ctx = _request_context()
         current = cast(ApiRequest, ctx.request)
         for func in ctx._after_request_functions:
             response = self.ensure_sync(func)(response)

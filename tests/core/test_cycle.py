@@ -675,6 +675,29 @@ def test_direct_calls_in_a_request_context():
     assert events[-1][1].startswith("NotFound: 404 Not Found")
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda app: app.preprocess_request(),
+        lambda app: app.dispatch_request(),
+        lambda app: app.process_response(app.response_class()),
+        lambda app: app.finalize_request({"a": 1}),
+        lambda app: app.full_dispatch_request(),
+        lambda app: app.do_teardown_request(None),
+    ],
+)
+def test_outside_a_request_each_method_says_so(call):
+    """Called with no request, each method fails as Flask's does, never with LookupError."""
+
+    def scenario(cls):
+        app = build(cls, [])
+        with app.app_context(), pytest.raises(RuntimeError) as raised:
+            call(app)
+        return str(raised.value).splitlines()[0]  # Flask adds a paragraph of advice
+
+    assert parity(scenario) == "Working outside of request context."
+
+
 def test_nested_requests_see_their_own_request():
     """A view that sends requests to its own app: each hook runs for its own request."""
 
