@@ -265,6 +265,19 @@ def teardowns(events):
     return [event for event in events if event[0].startswith("teardown")]
 
 
+def after_hooks(status):
+    """The after-request hooks a child view's request runs, innermost first, all seeing `status`."""
+    return [
+        ("after", "child", 2, status),
+        ("after", "child", 1, status),
+        ("after", "parent", 2, status),
+        ("after", "parent", 1, status),
+        ("after", "parent/app", 1, status),
+        ("after", "app", 2, status),
+        ("after", "app", 1, status),
+    ]
+
+
 CHILD_EVENTS = [
     ("url", "app", "parent.child.item", ["lang", "n"]),
     ("url", "parent/app", "parent.child.item", ["lang", "n"]),
@@ -280,13 +293,7 @@ CHILD_EVENTS = [
     ("view", 5, "parent.child.item", "parent.child", ["parent.child", "parent"], "en"),
     ("after_this_request", 1, 200),
     ("after_this_request", 2, 200),
-    ("after", "child", 2, 200),
-    ("after", "child", 1, 200),
-    ("after", "parent", 2, 200),
-    ("after", "parent", 1, 200),
-    ("after", "parent/app", 1, 200),
-    ("after", "app", 2, 200),
-    ("after", "app", 1, 200),
+    *after_hooks(200),
     ("teardown", "child", None),
     ("teardown", "parent", None),
     ("teardown", "parent/app", None),
@@ -370,13 +377,7 @@ def test_before_request_short_circuits():
 
     expected = [
         *CHILD_EVENTS[:8],  # up to and including the parent's first before hook
-        ("after", "child", 2, 202),
-        ("after", "child", 1, 202),
-        ("after", "parent", 2, 202),
-        ("after", "parent", 1, 202),
-        ("after", "parent/app", 1, 202),
-        ("after", "app", 2, 202),
-        ("after", "app", 1, 202),
+        *after_hooks(202),
         *CHILD_EVENTS[-6:],
     ]
     assert seen == (202, [], None)
