@@ -49,20 +49,20 @@ FIELD_LISTS = [
 ]
 
 
-def headers_pair():
-    """The same starting Headers twice: one to fill with add(), one with append_fields()."""
+def filled_pair(fields):
+    """The same starting Headers twice: `fields` added to one, appended unchecked to the other."""
     start = [("X-Existing", "kept"), ("X-Dup", "first")]
-    return Headers(start), Headers(start)
+    added, appended = Headers(start), Headers(start)
+    for name, value in fields:
+        added.add(name, value)
+    append_fields(appended, fields)
+    return added, appended
 
 
 @pytest.mark.parametrize("fields", FIELD_LISTS)
 def test_append_fields_reads_like_add(fields):
     """Fields appended unchecked are seen by every read of the public Headers API like add()."""
-    added, appended = headers_pair()
-    for name, value in fields:
-        added.add(name, value)
-
-    append_fields(appended, fields)
+    added, appended = filled_pair(fields)
 
     assert len(appended) == len(added)
     assert list(appended) == list(added)
@@ -78,10 +78,7 @@ def test_append_fields_reads_like_add(fields):
 @pytest.mark.parametrize("fields", FIELD_LISTS)
 def test_append_fields_are_replaced_and_removed_like_add(fields):
     """set() and del replace or drop appended fields exactly as they do added ones."""
-    added, appended = headers_pair()
-    for name, value in fields:
-        added.add(name, value)
-    append_fields(appended, fields)
+    added, appended = filled_pair(fields)
 
     for headers in (added, appended):
         name = fields[0][0]
