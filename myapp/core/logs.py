@@ -93,16 +93,22 @@ class AccessEntry(NamedTuple):
     request_id: str
 
 
+def _access_parts(entry: AccessEntry) -> tuple[float, str, dict[str, Any]]:
+    """The entry's time, its message, and its other fields (the line's extras)."""
+    fields = entry._asdict()
+    created: float = fields.pop("created")
+    return created, f"{entry.method} {entry.path} {entry.status}", fields
+
+
 def access_record(entry: AccessEntry) -> logging.LogRecord:
     """The access entry as the log record the configured formatter turns into a line."""
-    fields = entry._asdict()
-    created = fields.pop("created")
+    created, message, fields = _access_parts(entry)
     return logging.makeLogRecord(
         {
             "name": ACCESS_LOGGER,
             "levelno": logging.INFO,
             "levelname": "INFO",
-            "msg": f"{entry.method} {entry.path} {entry.status}",
+            "msg": message,
             "created": created,
             "msecs": (created % 1) * 1000,
             **fields,
@@ -116,14 +122,13 @@ def access_json(entry: AccessEntry) -> str:
     An access line is written for every request, and a LogRecord plus the
     formatter's walk over its attributes cost three times the line itself.
     """
-    fields = entry._asdict()
-    created = fields.pop("created")
+    created, message, fields = _access_parts(entry)
     return _ENCODER.encode(
         {
             "ts": _timestamp(created, (created % 1) * 1000),
             "level": "INFO",
             "logger": ACCESS_LOGGER,
-            "message": f"{entry.method} {entry.path} {entry.status}",
+            "message": message,
             **fields,
         }
     )
