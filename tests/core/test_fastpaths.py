@@ -1,16 +1,20 @@
 """The per-request fast paths in myapp.core, held to the slow paths they replace.
 
 Each shortcut (unchecked header appends, uncopied WSGI headers, reused Headers in
-json_response, the ensure_sync cache, plain json pointer tokens, direct page-link
-formatting, URL adapters bound from cached host names) must be indistinguishable
-from what Werkzeug, Flask or urllib would do.
+json_response, orjson in dump_json, the ensure_sync cache, plain json pointer
+tokens, direct page-link formatting, URL adapters bound from cached host names)
+must be indistinguishable from what Werkzeug, Flask, urllib or json would do.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import gc
 import json
+import math
 import weakref
+from datetime import datetime
 from urllib.parse import quote, urlencode, urlsplit
 
 import pytest
@@ -23,7 +27,15 @@ from werkzeug.test import create_environ
 from werkzeug.wrappers import Response
 
 from myapp.core import ApiFlask, ApiResult
-from myapp.core.api import ApiRequest, ApiResponse, api_request, append_fields, json_response
+from myapp.core.api import (
+    ApiRequest,
+    ApiResponse,
+    _json_default,
+    api_request,
+    append_fields,
+    dump_json,
+    json_response,
+)
 from myapp.core.pagination import url_maker
 from myapp.core.validation import json_pointer
 from tests.helpers import assert_standard_headers, assert_success
@@ -674,3 +686,115 @@ def test_max_content_length_reads_like_flask(make_app, configured, own):
 
     assert outside == (own, own)  # no app: only the request's own limit
     assert inside[0] == inside[1] == (own if own is not None else configured)
+
+
+# dump_json ------------------------------------------------------------------------------
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+class Redacted(dict):
+    """A dict subclass that hides its private keys: json.dumps asks it for its items."""
+
+    def items(self):
+        return [(key, value) for key, value in super().items() if not key.startswith("_")]
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+
+
+def reference(document):
+    """What json.dumps makes of a document: its parsed value, or the type of its error."""
+    try:
+        text = json.dumps(document, separators=(",", ":"), allow_nan=False, default=_json_default)
+    except (TypeError, ValueError) as exc:
+        return "raises", type(exc)
+    return "writes", json.loads(text)
+
+
+def ours(document):
+    try:
+        body = dump_json(document)
+    except (TypeError, ValueError) as exc:
+        return "raises", type(exc)
+    return "writes", json.loads(body)
+
+
+LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**64 - 1),
+    st.integers(min_value=-(2**200), max_value=2**200),
+    st.floats(),  # NaN and both infinities too
+    st.text(),  # unpaired surrogates too
+    st.datetimes(timezones=st.none() | st.timezones()),
+    st.dates(),
+    st.uuids(),
+    st.sampled_from([Level.LOW, Point(1), b"bytes", {1, 2}]),
+)
+DOCUMENTS = st.recursive(
+    LEAVES,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.lists(children, max_size=4).map(tuple),
+        st.dictionaries(st.text(), children, max_size=4),
+        st.dictionaries(st.text(max_size=3), children, max_size=4).map(Redacted),
+        st.dictionaries(st.integers() | st.booleans() | st.none(), children, max_size=3),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(DOCUMENTS)
+def test_dump_json_writes_what_json_dumps_writes(document):
+    """The same values, or the same refusal (NaN, Infinity, types it cannot write)."""
+    assert ours(document) == reference(document)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"ratio": math.nan},
+        [1, [2, {"deep": -math.inf}]],
+        {"note": None, "ratio": math.inf},  # a real null beside the infinity
+        {"big": 2**70, "ratio": math.nan},  # orjson refuses the integer first
+    ],
+)
+def test_dump_json_refuses_nan_and_infinity(document):
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+        dump_json(document)
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        ({"a": [1, 2], "b": None}, b'{"a":[1,2],"b":null}'),
+        ({"name": "Zoë"}, '{"name":"Zoë"}'.encode()),  # UTF-8, as the contract says
+        ({"big": 2**64}, b'{"big":18446744073709551616}'),
+        ({1: True}, b'{"1":true}'),
+        ("\ud800", b'"\\ud800"'),
+        (Redacted(a=1, _secret=2), b'{"a":1}'),
+        ({"at": datetime(2026, 1, 2, 3, 4, 5, 6)}, b'{"at":"2026-01-02T03:04:05.000006"}'),
+        ({"level": Level.LOW}, b'{"level":1}'),
+        ({"colour": Colour.RED}, b'{"colour":"red"}'),  # json.dumps would refuse this one
+    ],
+)
+def test_dump_json_examples(document, expected):
+    assert dump_json(document) == expected
+
+
+def test_dump_json_nests_as_deep_as_json_dumps():
+    document: list = []
+    for _ in range(400):  # past orjson's limit of 254 levels
+        document = [document]
+
+    assert json.loads(dump_json(document)) == document
