@@ -44,14 +44,12 @@ def _query_prefix(name: str) -> str:
 _base_url = functools.lru_cache(maxsize=1024)(get_current_url)
 
 
-def url_maker(*replaced: str) -> Callable[..., str]:
-    """Build this request's absolute URL with `replaced` parameters set anew, the rest kept.
+def _query_slots(replaced: tuple[str, ...]) -> tuple[str, list[tuple[bool, str]]]:
+    """This request's URL without its query, and the query as slots.
 
-    Parameters keep their order (new ones go last), and the kept ones are encoded
-    once, however many links a page needs.
+    A slot is (False, a kept parameter's encoded text) or (True, the name of a
+    replaced one): where the name first appears, or at the end when it is new.
     """
-    # Per parameter of the query: (False, its encoded text) when kept, (True, its
-    # name) where a replaced one goes.
     current = api_request()
     slots: list[tuple[bool, str]] = []
     for name, value in current.args.items(multi=True):
@@ -59,20 +57,49 @@ def url_maker(*replaced: str) -> Callable[..., str]:
             slots.append((False, urlencode([(name, value)])))
         elif (True, name) not in slots:
             slots.append((True, name))
-    appended = [name for name in replaced if (True, name) not in slots]
-    prefix = {name: _query_prefix(name) for name in replaced}
-    base = _base_url(current.scheme, current.host, current.root_path, current.path)
+    slots += [(True, name) for name in replaced if (True, name) not in slots]
+    return _base_url(current.scheme, current.host, current.root_path, current.path), slots
+
+
+def url_maker(*replaced: str) -> Callable[..., str]:
+    """Build this request's absolute URL with `replaced` parameters set anew, the rest kept.
+
+    Parameters keep their order (new ones go last), and the kept ones are encoded
+    once, however many links a page needs. A replaced parameter left out of a
+    call is left out of the URL.
+    """
+    base, slots = _query_slots(replaced)
 
     def url(**values: Any) -> str:
         parts = [
-            prefix[item] + _query_value(values[item]) if is_name else item
+            _query_prefix(item) + _query_value(values[item]) if is_name else item
             for is_name, item in slots
             if not is_name or item in values
         ]
-        parts += [prefix[name] + _query_value(values[name]) for name in appended if name in values]
         return f"{base}?{'&'.join(parts)}"
 
     return url
+
+
+def url_template(vary: str, **fixed: Any) -> Callable[[Any], str]:
+    """This request's URL as url_maker(vary, *fixed) builds it, with only `vary` changing.
+
+    The text either side of `vary`'s value is built once, so each link costs
+    one formatted value: a page-number list makes five links that differ in
+    `page` alone.
+    """
+    base, slots = _query_slots((vary, *fixed))
+    before: list[str] = []
+    after: list[str] = []
+    side = before
+    for is_name, item in slots:
+        if is_name and item == vary:
+            side = after
+        else:
+            side.append(_query_prefix(item) + _query_value(fixed[item]) if is_name else item)
+    head = base + "?" + "".join(part + "&" for part in before) + _query_prefix(vary)
+    tail = "".join("&" + part for part in after)
+    return lambda value: head + _query_value(value) + tail
 
 
 def link_header(links: dict[str, str]) -> str:
@@ -90,14 +117,13 @@ class PageResult(ApiResult):
         pages = math.ceil(total / per_page)
         self.meta = {"page": page, "per_page": per_page, "total": total, "pages": pages}
         last = max(pages, 1)
-        url = url_maker("page", "per_page")
-        links = {"self": url(page=page, per_page=per_page)}
-        links["first"] = url(page=1, per_page=per_page)
+        url = url_template("page", per_page=per_page)
+        links = {"self": url(page), "first": url(1)}
         if page > 1:
-            links["prev"] = url(page=min(page - 1, last), per_page=per_page)
+            links["prev"] = url(min(page - 1, last))
         if page < pages:
-            links["next"] = url(page=page + 1, per_page=per_page)
-        links["last"] = url(page=last, per_page=per_page)
+            links["next"] = url(page + 1)
+        links["last"] = url(last)
         self.links = links
         self.headers["Link"] = link_header(links)
 

@@ -36,7 +36,7 @@ from myapp.core.api import (
     dump_json,
     json_response,
 )
-from myapp.core.pagination import url_maker
+from myapp.core.pagination import url_maker, url_template
 from myapp.core.validation import json_pointer
 from tests.helpers import assert_standard_headers, assert_success
 
@@ -456,6 +456,21 @@ def test_url_maker_query_matches_urlencode(app, case):
     parts = urlsplit(url)
     assert (parts.scheme, parts.netloc, parts.path) == ("http", "localhost", "/things")
     assert parts.query == urlencode(expected_pairs(query, replaced, values))
+
+
+@PROPERTY
+@given(url_cases(), VALUES)
+def test_url_template_builds_what_url_maker_builds(app, case, value):
+    """A template fixes all but one replaced parameter; each call fills in that one."""
+    replaced, values, query = case
+    vary, fixed = replaced[0], {name: values[name] for name in replaced[1:]}
+
+    with app.test_request_context("/things", query_string=urlencode(query)):
+        url = url_template(vary, **fixed)
+        expected = url_maker(*replaced)
+
+        assert url(value) == expected(**fixed, **{vary: value})
+        assert url(values[vary]) == expected(**values)
 
 
 def test_url_maker_examples(app):
