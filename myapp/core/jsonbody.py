@@ -121,7 +121,7 @@ def json_body() -> Any:
     charset = current.mimetype_params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
         raise UnsupportedMediaType("JSON bodies must be encoded as UTF-8.")
-    raw = current.get_data(cache=True)
+    raw = current.read_body()
     limit = current.max_content_length
     if current.content_length is None and limit is not None and len(raw) >= limit:
         # Werkzeug stops a streamed (chunked) body at the limit without saying so;
