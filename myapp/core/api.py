@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 import functools
 import inspect
+import io
 import json
 import os
 import re
@@ -85,11 +87,18 @@ def _json_default(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, uuid.UUID):
         return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value  # as orjson writes one
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 # One encoder for every response: json.dumps would build a new one per call.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_json_default)
+# Only looks for NaN and Infinity in a document orjson has written, so one that is
+# neither circular nor holding unpaired surrogates: the quickest settings for that.
+_NAN_CHECK = json.JSONEncoder(
+    allow_nan=False, check_circular=False, ensure_ascii=False, default=_json_default
+)
 # Dates and subclasses of str, int, dict and list go to _json_default, which refuses
 # the subclasses: json.dumps, not orjson, decides how those are written.
 _ORJSON_OPTIONS = (
@@ -108,15 +117,14 @@ def dump_json(document: Any) -> bytes:
     strings, unpaired surrogates, nesting past 254 levels, subclasses), and it
     checks any document whose text has a null, since orjson writes NaN and
     Infinity as null where json.dumps raises ValueError. The two write the same
-    values; only the spelling of floats and non-ASCII text differs. orjson also
-    writes an Enum as its value, which json.dumps refuses.
+    values; only the spelling of floats and non-ASCII text differs.
     """
     try:
         body = orjson.dumps(document, default=_json_default, option=_ORJSON_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError
         return _ENCODER.encode(document).encode()
     if b"null" in body:
-        _ENCODER.encode(document)  # raises ValueError for NaN and Infinity
+        _NAN_CHECK.encode(document)  # raises ValueError for NaN and Infinity
     return body
 
 
@@ -240,9 +248,10 @@ class ApiRequest(Request):
         Content-Length within `max_content_length`, the stream holds that many
         bytes, so they are read directly, with Werkzeug's outcomes: 413 above
         the limit, and ClientDisconnected when the stream fails or ends early,
-        unless the server ends the stream itself (`wsgi.input_terminated`), for
-        which a short body is just short. No length (chunked), a stream already
-        opened, or a body already read go to `get_data()`.
+        unless the server ends the stream itself (`wsgi.input_terminated`, and
+        then at the length), for which a short body is just short. An empty body
+        needs no read. No length (chunked), a stream already opened, or a body
+        already read go to `get_data()`.
         """
         length = self.content_length
         if (
@@ -260,7 +269,9 @@ class ApiRequest(Request):
         remaining = length
         try:
             while remaining > 0:
-                chunk = stream.read(remaining)
+                # At most 64 KiB a read, as Werkzeug reads: a buffered stream would
+                # otherwise allocate whatever length the client declared.
+                chunk = stream.read(min(remaining, 65536))
                 if not chunk:
                     break
                 chunks.append(chunk)
@@ -271,6 +282,7 @@ class ApiRequest(Request):
             raise ClientDisconnected()
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self._cached_data = data  # where get_data() keeps the body it read
+        self.__dict__["stream"] = io.BytesIO()  # spent, as after get_data()
         return data
 
 

@@ -81,7 +81,7 @@ def url_maker(*replaced: str) -> Callable[..., str]:
     return url
 
 
-def url_template(vary: str, **fixed: Any) -> Callable[[Any], str]:
+def url_template(vary: str, /, **fixed: Any) -> Callable[[Any], str]:
     """This request's URL as url_maker(vary, *fixed) builds it, with only `vary` changing.
 
     The text either side of `vary`'s value is built once, so each link costs

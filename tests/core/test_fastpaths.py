@@ -474,6 +474,11 @@ def test_url_template_builds_what_url_maker_builds(app, case, value):
         assert url(values[vary]) == expected(**values)
 
 
+def test_url_template_takes_a_parameter_named_vary(app):
+    with app.test_request_context("/things", query_string="vary=0&page=2"):
+        assert url_template("page", vary=1)(3) == "http://localhost/things?vary=1&page=3"
+
+
 def test_url_maker_examples(app):
     """Known links, so a shared mistake in the code and the reference would show."""
     query = "q=a+b&page=3&tag=%26&page=9"
@@ -706,6 +711,15 @@ class ServerStream:
         return chunk
 
 
+class BufferedServerStream(ServerStream):
+    """The same, with readinto, which Werkzeug uses where a stream has it."""
+
+    def readinto(self, buffer) -> int:
+        chunk = self.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
 @st.composite
 def body_reads(draw):
     """A POST's environ, its body limit, and the bytes its server's stream would hold."""
@@ -713,7 +727,12 @@ def body_reads(draw):
     environ = create_environ("/v1/items", method="POST")
     framing = draw(st.sampled_from(["length", "chunked", "both", "none"]))
     # The client's Content-Length: right, or more or fewer bytes than it sends.
-    declared = draw(st.just(len(body)) | st.integers(0, len(body)) | st.integers(len(body), 50))
+    declared = draw(
+        st.just(len(body))
+        | st.integers(0, len(body))
+        | st.integers(len(body), 50)
+        | st.sampled_from([2**31, 2**63])  # far more than any buffer should hold
+    )
     if framing in ("length", "both"):
         environ["CONTENT_LENGTH"] = str(declared)
     if framing in ("chunked", "both"):
@@ -726,7 +745,8 @@ def body_reads(draw):
     limit = draw(st.none() | st.integers(0, 50))
     step = draw(st.integers(1, 64))
     fail_at = draw(st.none() | st.integers(0, len(body)))
-    return environ, limit, body, step, fail_at
+    stream = draw(st.sampled_from([ServerStream, BufferedServerStream]))
+    return environ, limit, body, step, fail_at, stream
 
 
 FRAMING_KEYS = ("CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING", "wsgi.input_terminated")
@@ -745,11 +765,11 @@ def read_outcome(read):
 @given(case=body_reads())
 def test_read_body_reads_like_get_data(app, case):
     """The same bytes or the same error as Werkzeug's get_data, from the same stream."""
-    environ, limit, body, step, fail_at = case
+    environ, limit, body, step, fail_at, stream = case
     framing = {key: environ[key] for key in FRAMING_KEYS if key in environ}
-    note(f"{framing}, limit {limit}, body {body!r}, step {step}, fail at {fail_at}")
-    theirs = Request({**environ, "wsgi.input": ServerStream(body, step, fail_at)})
-    ours = ApiRequest({**environ, "wsgi.input": ServerStream(body, step, fail_at)})
+    note(f"{framing}, limit {limit}, body {body!r}, step {step}, fail at {fail_at}, {stream}")
+    theirs = Request({**environ, "wsgi.input": stream(body, step, fail_at)})
+    ours = ApiRequest({**environ, "wsgi.input": stream(body, step, fail_at)})
     theirs.max_content_length = ours.max_content_length = limit
 
     expected = read_outcome(lambda: theirs.get_data(cache=True))
@@ -764,6 +784,8 @@ def test_read_body_reads_like_get_data(app, case):
     assert read_outcome(ours.read_body) == expected
     if expected[0] == "reads":
         assert ours.get_data() == expected[1]  # kept where get_data looks
+    if expected[0] == "reads" and ours.content_length is not None:  # read directly
+        assert ours.stream.read() == b""  # spent: nothing more is read from the server
 
 
 def test_read_body_examples():
@@ -791,6 +813,22 @@ def test_read_body_examples():
     request.max_content_length = 10
     with pytest.raises(RequestEntityTooLarge):
         request.read_body()
+
+
+@pytest.mark.parametrize("declared", [2**62, 2**63])
+def test_read_body_does_not_trust_a_huge_length_without_a_limit(app, declared):
+    """No limit configured: a huge Content-Length is read in pieces, and the short body
+    is a disconnect, not a buffer of the declared size (MemoryError, OverflowError)."""
+    app.config["MAX_CONTENT_LENGTH"] = None
+    response = app.test_client().post(
+        "/v1/calc/add",
+        data=b'{"a": 1}',
+        content_type="application/json",
+        environ_overrides={"CONTENT_LENGTH": str(declared)},
+    )
+
+    assert response.status_code == 400
+    assert response.get_json()["title"] == "Bad Request"
 
 
 @pytest.mark.parametrize("configured", [None, 10, 1024])
@@ -859,7 +897,7 @@ LEAVES = st.one_of(
     st.datetimes(timezones=st.none() | st.timezones()),
     st.dates(),
     st.uuids(),
-    st.sampled_from([Level.LOW, Point(1), b"bytes", {1, 2}]),
+    st.sampled_from([Level.LOW, Colour.RED, Point(1), b"bytes", {1, 2}]),
 )
 DOCUMENTS = st.recursive(
     LEAVES,
@@ -906,7 +944,8 @@ def test_dump_json_refuses_nan_and_infinity(document):
         (Redacted(a=1, _secret=2), b'{"a":1}'),
         ({"at": datetime(2026, 1, 2, 3, 4, 5, 6)}, b'{"at":"2026-01-02T03:04:05.000006"}'),
         ({"level": Level.LOW}, b'{"level":1}'),
-        ({"colour": Colour.RED}, b'{"colour":"red"}'),  # json.dumps would refuse this one
+        ({"colour": Colour.RED}, b'{"colour":"red"}'),
+        ({"colour": Colour.RED, "note": None}, b'{"colour":"red","note":null}'),
     ],
 )
 def test_dump_json_examples(document, expected):
