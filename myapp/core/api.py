@@ -251,17 +251,22 @@ class ApiRequest(Request):
         unless the server ends the stream itself (`wsgi.input_terminated`, and
         then at the length), for which a short body is just short. An empty body
         needs no read. No length (chunked), a stream already opened, or a body
-        already read go to `get_data()`.
+        already read go to `get_data()`; there, one difference: a streamed body
+        that reaches the limit is a 413, where Werkzeug cuts it off silently.
         """
         length = self.content_length
+        limit = self.max_content_length
         if (
             length is None
             or self.shallow
             or "stream" in self.__dict__
             or "_cached_data" in self.__dict__
         ):
-            return self.get_data(cache=True)
-        limit = self.max_content_length
+            data = self.get_data(cache=True)
+            if length is None and limit is not None and len(data) >= limit:
+                # It may be longer than what was read, so it is refused whole.
+                raise RequestEntityTooLarge()
+            return data
         if limit is not None and length > limit:
             raise RequestEntityTooLarge()
         stream = self.environ["wsgi.input"]

@@ -773,7 +773,12 @@ def test_read_body_reads_like_get_data(app, case):
     theirs.max_content_length = ours.max_content_length = limit
 
     expected = read_outcome(lambda: theirs.get_data(cache=True))
-    if theirs.content_length == 0:
+    stopped_at_limit = limit is not None and expected[0] == "reads" and len(expected[1]) >= limit
+    if theirs.content_length is None and stopped_at_limit:
+        # Werkzeug stops a streamed body at the limit without saying so; the rest
+        # may be unread, so the body is refused whole.
+        expected = ("raises", RequestEntityTooLarge)
+    elif theirs.content_length == 0:
         # An empty body needs no read. Werkzeug reads a stream the server ends
         # anyway, and a failure there would be an error for nothing.
         expected = ("reads", b"")
