@@ -12,6 +12,7 @@ from myapp.core import ApiFlask, register_blueprints, register_error_handlers
 from myapp.core.api import trust_proxy_hops
 from myapp.core.logs import register_logging
 from myapp.core.ratelimit import register_ratelimit
+from myapp.core.watchdog import register_watchdog
 from myapp.db import register_database
 
 __version__ = "0.1.0"
@@ -23,6 +24,7 @@ def create_app(config: Mapping[str, Any] | object | None = None) -> ApiFlask:
     load_config(app, config)
     register_logging(app)
     trust_proxy_hops(app, app.config["TRUSTED_PROXY_HOPS"])
+    register_watchdog(app)
     register_error_handlers(app)
     register_ratelimit(app)
     register_database(app)

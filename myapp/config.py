@@ -31,6 +31,9 @@ class DefaultConfig:
     ACCESS_LOG = True
     #: How many reverse proxies in front of the app may set X-Forwarded-For/-Proto.
     TRUSTED_PROXY_HOPS = 0
+    #: Seconds a request may run before its worker process is ended and replaced
+    #: (myapp/core/watchdog.py); 0 is off. serve.py sets it; gunicorn has its own.
+    REQUEST_TIMEOUT = 0.0
 
     #: Redis, shared by all workers; unset means the in-memory limiter (one process).
     REDIS_URL: str | None = None
