@@ -1,7 +1,8 @@
 """What every drill needs: real servers, a bounded concurrent HTTP client, and the figures.
 
-Servers come from tests/servers.py (redis-server, PostgreSQL); gunicorn runs as a
-subprocess with the repository's gunicorn.conf.py on a free loopback port. The
+Servers come from tests/servers.py (redis-server, PostgreSQL). The app server runs
+as a subprocess on a free loopback port: gunicorn with the repository's
+gunicorn.conf.py, or with DRILL_SERVER=granian, granian through serve.py. The
 HTTP client is the standard library's http.client, one connection per thread.
 """
 
@@ -44,19 +45,26 @@ REPO = Path(__file__).resolve().parent.parent
 FAST_HASH = "scrypt:1024:8:1"
 #: A limit no drill reaches, for drills that are not about rate limiting.
 UNLIMITED = "1000000/minute"
-DEFAULT_APP = "myapp:create_app()"
+#: The app factory the servers load: MODULE:FUNCTION.
+DEFAULT_APP = "myapp:create_app"
+#: Which server the drills run: "gunicorn" (the default) or "granian".
+SERVER_VARIABLE = "DRILL_SERVER"
 #: Outer settings a drill must not inherit: it chooses its own database, Redis, bind.
-_NOT_INHERITED = ("MYAPP_", "FLASK_")
+_NOT_INHERITED = ("MYAPP_", "FLASK_", "GRANIAN_")
 _NOT_INHERITED_NAMES = frozenset({"GUNICORN_BIND", "GUNICORN_CMD_ARGS", "WEB_CONCURRENCY"})
-#: Log lines that always mean trouble: tracebacks, errors, worker timeouts and crashes.
+#: Log lines that always mean trouble: tracebacks, errors, worker timeouts and crashes
+#: (gunicorn's and granian's, and the app's request watchdog at CRITICAL).
 TROUBLE = (
     "Traceback",
     '"level": "ERROR"',
+    '"level": "CRITICAL"',
     "[ERROR]",
     "WORKER TIMEOUT",
     "Worker failed to boot",
     "was sent SIGKILL",
     "[CRITICAL]",
+    "Killing worker-",
+    "Killing old worker-",
 )
 
 
@@ -458,7 +466,7 @@ def app_env(database_url: str, redis_url: str | None = None, **settings: object)
     """The environment for the app: this process's, minus MYAPP_*/FLASK_*, plus the drill's.
 
     `settings` are MYAPP_* names without the prefix (RATELIMIT_AUTH="5/day"), or
-    GUNICORN_* and DRILL_* (drills/slow_app.py) names in full.
+    DRILL_* (drills/slow_app.py) names in full.
     """
     env = {
         name: value
@@ -476,7 +484,7 @@ def app_env(database_url: str, redis_url: str | None = None, **settings: object)
     if redis_url:
         env["MYAPP_REDIS_URL"] = redis_url
     for name, value in settings.items():
-        env[name if name.startswith(("GUNICORN_", "DRILL_")) else f"MYAPP_{name}"] = str(value)
+        env[name if name.startswith("DRILL_") else f"MYAPP_{name}"] = str(value)
     return env
 
 
@@ -556,26 +564,71 @@ def db_column(url: str, sql: str, **params: Any) -> list[Any]:
         engine.dispose()
 
 
-class Gunicorn:
-    """`gunicorn -c gunicorn.conf.py APP` on a free loopback port, its log in a file."""
+class Server:
+    """An app server on a free loopback port, its log in a file: what every drill drives.
 
-    def __init__(self, env: Mapping[str, str], scratch: Path, app: str = DEFAULT_APP) -> None:
+    `recycle` has the server replace its workers while the drill runs (gunicorn:
+    a low max_requests; granian: a SIGHUP, its rolling restart, which is also how
+    it ends a worker's lifetime); `graceful_timeout` shortens the time in-flight
+    requests get after SIGTERM, `request_timeout` the time one request may take
+    (gunicorn's `timeout`; under granian the app's REQUEST_TIMEOUT).
+    """
+
+    #: "gunicorn" or "granian".
+    name = ""
+    #: Log lines that come with ending a worker for a hung request, the reason first.
+    TIMEOUT_LINES: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        scratch: Path,
+        app: str = DEFAULT_APP,
+        *,
+        recycle: bool = False,
+        graceful_timeout: int | None = None,
+        request_timeout: int | None = None,
+    ) -> None:
         self.port = free_port()
-        self.env = {**env, "GUNICORN_BIND": f"127.0.0.1:{self.port}"}
+        self.env = dict(env)
         self.app = app
-        self.log_path = scratch / f"gunicorn-{self.port}.log"
+        self.recycle = recycle
+        self.log_path = scratch / f"{self.name}-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
-        config = self.settings("workers", "worker_class", "threads", "preload_app")
+        self.configure(graceful_timeout, request_timeout)
         #: The configured worker count.
-        self.workers: int = config["workers"]
-        #: "sync x5", "gthread x5 (4 threads)", "+ preload" when preloaded.
-        self.kind = f"{config['worker_class']}x{self.workers}"
-        if config["worker_class"] == "gthread":
-            self.kind += f"x{config['threads']}t"
-        if config["preload_app"]:
-            self.kind += "+preload"
+        self.workers: int = 0
+        #: Seconds in-flight requests get after SIGTERM, as configured.
+        self.graceful_timeout: int = 0
+        #: "syncx5" (gunicorn's worker class), "granian x5", ...
+        self.kind = ""
+        self.read_settings()
 
-    def __enter__(self) -> Gunicorn:
+    def configure(self, graceful_timeout: int | None, request_timeout: int | None) -> None:
+        """Put the bind address and the drill's choices into `self.env`."""
+        raise NotImplementedError
+
+    def read_settings(self) -> None:
+        """Fill in `workers`, `graceful_timeout` and `kind` from the server's configuration."""
+        raise NotImplementedError
+
+    def argv(self) -> list[str]:
+        """The server's command line."""
+        raise NotImplementedError
+
+    def worker_boots(self) -> int:
+        """How many workers have booted (the initial ones plus every replacement)."""
+        raise NotImplementedError
+
+    def recycled(self) -> int:
+        """How many workers were retired on purpose (recycling) while serving."""
+        raise NotImplementedError
+
+    def graceful_exits(self) -> int:
+        """How many workers left by themselves after SIGTERM, not killed at the deadline."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Server:
         self.start()
         return self
 
@@ -592,34 +645,32 @@ class Gunicorn:
         """Start the server and wait until GET /health answers 200."""
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", str(REPO / "gunicorn.conf.py"), self.app],
-                cwd=REPO,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                self.argv(), cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
         client = Client(self.port, timeout=2.0)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.tail()}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}"
+                )
             # Ready when every worker is up, not just the first one to answer.
             if (
                 len(self.worker_pids()) >= self.workers
                 and client.request("GET", "/health").status == 200
             ):
                 client.close()
+                self.started()
                 return
             time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"gunicorn did not answer /health in {timeout:.0f}s:\n{self.tail()}")
+        raise RuntimeError(f"{self.name} did not answer /health in {timeout:.0f}s:\n{self.tail()}")
 
-    def settings(self, *names: str) -> dict[str, Any]:
-        """Values of gunicorn.conf.py as this server's environment makes them."""
-        code = (
-            "import runpy; config = runpy.run_path('gunicorn.conf.py'); "
-            f"print(repr({{name: config[name] for name in {names!r}}}))"
-        )
+    def started(self) -> None:
+        """Called once the server answers; starts recycling where the server needs a cue."""
+
+    def run_python(self, code: str) -> Any:
+        """The value `code` prints (a literal), run in this server's environment."""
         done = subprocess.run(
             [sys.executable, "-c", code],
             cwd=REPO,
@@ -655,7 +706,7 @@ class Gunicorn:
         return self.proc.returncode
 
     def log(self) -> str:
-        """Everything gunicorn and the app wrote so far."""
+        """Everything the server and the app wrote so far."""
         try:
             return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
@@ -668,18 +719,6 @@ class Gunicorn:
     def log_lines(self, *needles: str) -> list[str]:
         """Log lines containing any of the needles."""
         return [line for line in self.log().splitlines() if any(n in line for n in needles)]
-
-    def worker_boots(self) -> int:
-        """How many workers have booted (the initial ones plus every replacement)."""
-        return len(self.log_lines("Booting worker with pid"))
-
-    def recycled(self) -> int:
-        """How many workers exited by themselves while serving (max_requests recycling).
-
-        Counted from "Worker exiting" (logged once per worker that leaves its loop),
-        not from "Autorestarting", which gthread's threads can log twice.
-        """
-        return len(self.log_lines("Worker exiting (pid:"))
 
     def unplanned_restarts(self) -> int:
         """Workers booted to replace one that died, timed out or was killed."""
@@ -712,13 +751,145 @@ class Gunicorn:
         return usage
 
 
+class Gunicorn(Server):
+    """`gunicorn -c gunicorn.conf.py APP`."""
+
+    name = "gunicorn"
+    TIMEOUT_LINES = ("WORKER TIMEOUT", "was sent SIGKILL", "exited with code")
+
+    def configure(self, graceful_timeout: int | None, request_timeout: int | None) -> None:
+        self.env["GUNICORN_BIND"] = f"127.0.0.1:{self.port}"
+        if self.recycle:
+            # A low max_requests recycles every worker during a drill, with jitter.
+            self.env |= {"GUNICORN_MAX_REQUESTS": "300", "GUNICORN_MAX_REQUESTS_JITTER": "100"}
+        if graceful_timeout is not None:
+            self.env["GUNICORN_GRACEFUL_TIMEOUT"] = str(graceful_timeout)
+        if request_timeout is not None:
+            self.env["GUNICORN_TIMEOUT"] = str(request_timeout)
+
+    def read_settings(self) -> None:
+        names = ("workers", "worker_class", "threads", "preload_app", "graceful_timeout")
+        config = self.run_python(
+            "import runpy; config = runpy.run_path('gunicorn.conf.py'); "
+            f"print(repr({{name: config[name] for name in {names!r}}}))"
+        )
+        self.workers = config["workers"]
+        self.graceful_timeout = config["graceful_timeout"]
+        self.kind = f"{config['worker_class']}x{self.workers}"
+        if config["worker_class"] == "gthread":
+            self.kind += f"x{config['threads']}t"
+        if config["preload_app"]:
+            self.kind += "+preload"
+
+    def argv(self) -> list[str]:
+        config = str(REPO / "gunicorn.conf.py")
+        return [sys.executable, "-m", "gunicorn", "-c", config, f"{self.app}()"]
+
+    def worker_boots(self) -> int:
+        return len(self.log_lines("Booting worker with pid"))
+
+    def recycled(self) -> int:
+        # Counted from "Worker exiting" (logged once per worker that leaves its loop),
+        # not from "Autorestarting", which gthread's threads can log twice.
+        return len(self.log_lines("Worker exiting (pid:"))
+
+    def graceful_exits(self) -> int:
+        return len(self.log_lines("Worker exiting"))
+
+
+class Granian(Server):
+    """`python serve.py APP`: granian with the settings in serve.py."""
+
+    name = "granian"
+    TIMEOUT_LINES = ("ran past REQUEST_TIMEOUT", "Unexpected exit from worker-")
+    #: Seconds between SIGHUPs while recycling: longer than a rolling restart takes.
+    RECYCLE_EVERY = 8.0
+
+    def configure(self, graceful_timeout: int | None, request_timeout: int | None) -> None:
+        self.env |= {"GRANIAN_HOST": "127.0.0.1", "GRANIAN_PORT": str(self.port)}
+        if self.recycle:
+            # Each new worker loads the app in about 1.3 s of CPU; wait that long
+            # before stopping the old one, not serve.py's production 3.5 s.
+            self.env["GRANIAN_RESPAWN_INTERVAL"] = "1.5"
+        if graceful_timeout is not None:
+            self.env["GRANIAN_WORKERS_KILL_TIMEOUT"] = str(graceful_timeout)
+        if request_timeout is not None:
+            self.env["MYAPP_REQUEST_TIMEOUT"] = str(request_timeout)
+        self._recycling = threading.Event()
+
+    def read_settings(self) -> None:
+        config = self.run_python("import serve; print(repr(serve.settings()))")
+        self.workers = config["workers"]
+        self.graceful_timeout = config["workers_kill_timeout"]
+        self.kind = f"granian x{self.workers}"
+
+    def argv(self) -> list[str]:
+        return [sys.executable, str(REPO / "serve.py"), self.app]
+
+    def started(self) -> None:
+        if self.recycle:
+            threading.Thread(target=self._hang_up, name="drill-recycle", daemon=True).start()
+
+    def _hang_up(self) -> None:
+        # SIGHUP replaces every worker, one at a time: the path a worker's lifetime takes.
+        while not self._recycling.wait(1.0):
+            if self.proc is None or self.proc.poll() is not None:
+                return
+            self.proc.send_signal(signal.SIGHUP)
+            if self._recycling.wait(self.RECYCLE_EVERY):
+                return
+
+    def stop(self, timeout: float = 40.0) -> int | None:
+        self._recycling.set()
+        return super().stop(timeout)
+
+    def worker_boots(self) -> int:
+        return len(self.log_lines("Spawning worker-"))
+
+    def recycled(self) -> int:
+        # granian logs "Respawning" for a recycled worker and for one that died.
+        return len(self.log_lines("Respawning worker-")) - self.unplanned_restarts()
+
+    def unplanned_restarts(self) -> int:
+        return len(self.log_lines("Unexpected exit from worker-"))
+
+    def graceful_exits(self) -> int:
+        return len(self.log_lines("Stopped worker-")) - len(self.log_lines("Killing worker-"))
+
+
+SERVERS: dict[str, type[Server]] = {"gunicorn": Gunicorn, "granian": Granian}
+
+
+def make_server(
+    env: Mapping[str, str],
+    scratch: Path,
+    app: str = DEFAULT_APP,
+    *,
+    recycle: bool = False,
+    graceful_timeout: int | None = None,
+    request_timeout: int | None = None,
+) -> Server:
+    """The server DRILL_SERVER names (gunicorn unless it says granian), not started yet."""
+    name = os.environ.get(SERVER_VARIABLE, "gunicorn")
+    if name not in SERVERS:
+        raise ValueError(f"{SERVER_VARIABLE}={name!r}: choose one of {', '.join(SERVERS)}")
+    return SERVERS[name](
+        env,
+        scratch,
+        app,
+        recycle=recycle,
+        graceful_timeout=graceful_timeout,
+        request_timeout=request_timeout,
+    )
+
+
 def busy_workers(before: Mapping[int, float], after: Mapping[int, float]) -> str:
     """`busy/total`: workers that used at least 50 ms of CPU between two samples."""
     busy = sum(1 for pid, cpu in after.items() if cpu - before.get(pid, 0.0) >= 0.05)
     return f"{busy}/{len(after)}"
 
 
-def check_log(report: Report, server: Gunicorn, *, allowed: Iterable[str] = ()) -> None:
+def check_log(report: Report, server: Server, *, allowed: Iterable[str] = ()) -> None:
     """No traceback, error line or worker timeout in the server's log (bar `allowed` ones).
 
     Each trouble spot goes into the report's notes: the line, and for a traceback
@@ -738,13 +909,13 @@ def check_log(report: Report, server: Gunicorn, *, allowed: Iterable[str] = ()) 
         if any(needle in line for needle in TROUBLE) and not any(a in line for a in allowed):
             spots.append(_excerpt(lines[i:end]) if end > i + 1 else line[:1000])
         i = end
-    report.expect(not spots, f"{len(spots)} trouble spots in the gunicorn log")
+    report.expect(not spots, f"{len(spots)} trouble spots in the {server.name} log")
     for spot in spots[:6]:
         report.note(f"log: {spot}")
     # A silent app log would make this check pass for nothing.
     report.expect(
         any(line.startswith("{") for line in lines),
-        "the app wrote no JSON log line under gunicorn: its logging is not working",
+        f"the app wrote no JSON log line under {server.name}: its logging is not working",
     )
 
 

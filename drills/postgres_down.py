@@ -3,7 +3,7 @@
 Steady traffic (reads, alias writes at known addresses, sign-ups with known
 emails) runs while probes poll /health and /health/ready. PostgreSQL is stopped
 (`pg_ctl stop -m fast`, which keeps every commit), left down, then started on
-the same port; gunicorn is never touched. Invariants: no connection error, no
+the same port; the app server is never touched. Invariants: no connection error, no
 5xx but 503 problems with Retry-After; /health answers 200 throughout;
 /health/ready says the database is down while it is, and ready afterwards;
 every request after recovery succeeds; and nothing is half-written: every
@@ -19,7 +19,6 @@ from collections.abc import Callable
 from drills.common import (
     Background,
     Client,
-    Gunicorn,
     Report,
     Result,
     Stats,
@@ -29,6 +28,7 @@ from drills.common import (
     db_scalar,
     init_db,
     main,
+    make_server,
     ms,
     postgres_server,
     problem_defect,
@@ -105,7 +105,7 @@ def run() -> Report:
         markers.mkdir()
         env = app_env(pg.url, rd.url, DRILL_SLOW_SECONDS=SLOW_SECONDS, DRILL_MARKER_DIR=markers)
         init_db(env)
-        with Gunicorn(env, scratch, app=SLOW_APP) as server:
+        with make_server(env, scratch, app=SLOW_APP) as server:
             stats = Stats()
             slow_clients = [Client(server.port, stats) for _ in range(SLOW_READS)]
             setup = Client(server.port, Stats())
@@ -167,7 +167,7 @@ def run() -> Report:
     report.expect(not ghosts, f"{len(ghosts)} refused writes were stored anyway: {ghosts[:2]}")
     report.expect(orphan_aliases == 0, f"{orphan_aliases} aliases without an owner")
     report.expect(orphan_tokens == 0, f"{orphan_tokens} tokens without a user")
-    report.expect(same_master, "gunicorn's master did not survive the drill")
+    report.expect(same_master, f"{server.name}'s master did not survive the drill")
     report.expect(unplanned == 0, f"{unplanned} workers died and were replaced")
     report.figures.update(
         server=server.kind,

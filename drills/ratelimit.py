@@ -16,7 +16,6 @@ import random
 
 from drills.common import (
     Client,
-    Gunicorn,
     Report,
     Stats,
     app_env,
@@ -26,6 +25,7 @@ from drills.common import (
     db_scalar,
     init_db,
     main,
+    make_server,
     problem_defect,
     redis_server,
     run_threads,
@@ -48,7 +48,7 @@ def run(database_kind: str = "postgresql", limit: int = LIMIT) -> Report:
     with workdir() as scratch, database(database_kind, scratch) as (url, _pg), redis_server() as rd:
         env = app_env(url, rd.url, RATELIMIT_AUTH=f"{limit}/day")
         init_db(env)
-        with Gunicorn(env, scratch) as server:
+        with make_server(env, scratch) as server:
             stats = Stats()
             target = Account(-1, "hammered@example.com")
             setup = Client(server.port, stats)

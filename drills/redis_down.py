@@ -3,7 +3,7 @@
 Steady traffic (reads, alias writes, sign-ups) runs from several clients while a
 sign-in client tries POST /v1/auth/token every 100 ms and a probe polls
 /health/ready. Redis is killed (SIGKILL), left down, then started again on its
-port; gunicorn is never touched. Invariants: ordinary routes answer 2xx
+port; the app server is never touched. Invariants: ordinary routes answer 2xx
 throughout (fail open); sign-in answers 503 problems with Retry-After while
 Redis is down (fail closed); no request takes 1 s or more; readiness reports
 Redis down, then ready; after the restart every ordinary response carries the
@@ -19,7 +19,6 @@ from collections.abc import Callable
 from drills.common import (
     Background,
     Client,
-    Gunicorn,
     Report,
     Stats,
     app_env,
@@ -28,6 +27,7 @@ from drills.common import (
     database,
     init_db,
     main,
+    make_server,
     ms,
     problem_defect,
     redis_server,
@@ -59,7 +59,7 @@ def run(database_kind: str = "postgresql") -> Report:
             RATELIMIT_STORE_RETRY_INTERVAL=RETRY_INTERVAL,
         )
         init_db(env)
-        with Gunicorn(env, scratch) as server:
+        with make_server(env, scratch) as server:
             stats = Stats()
             step, credentials = steady_traffic(server.port, stats)
             marks: dict[str, float] = {}
@@ -97,7 +97,7 @@ def run(database_kind: str = "postgresql") -> Report:
         defect = problem_defect(denial)
         report.expect(defect is None, f"the 429 after recovery is not a proper problem: {defect}")
         report.expect("ratelimit" in denial.headers, "the 429 after recovery lacks RateLimit")
-    report.expect(same_master, "gunicorn's master did not survive the drill")
+    report.expect(same_master, f"{server.name}'s master did not survive the drill")
     report.expect(unplanned == 0, f"{unplanned} workers died and were replaced")
     report.figures.update(server=kind, recycled=recycled, unplanned_restarts=unplanned)
     report.figures["exhaust_to_429"] = len(exhaust.select())

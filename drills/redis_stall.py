@@ -15,7 +15,6 @@ import time
 
 from drills.common import (
     Background,
-    Gunicorn,
     Report,
     Stats,
     app_env,
@@ -24,6 +23,7 @@ from drills.common import (
     database,
     init_db,
     main,
+    make_server,
     ms,
     percentile,
     redis_server,
@@ -53,7 +53,7 @@ def run(database_kind: str = "postgresql") -> Report:
             RATELIMIT_STORE_RETRY_INTERVAL=RETRY_INTERVAL,
         )
         init_db(env)
-        with Gunicorn(env, scratch) as server:
+        with make_server(env, scratch) as server:
             stats = Stats()
             step, _credentials = steady_traffic(server.port, stats)
             marks: dict[str, float] = {}

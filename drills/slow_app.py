@@ -1,6 +1,7 @@
 """The app with two slow routes, for drills that need requests to be in flight on cue.
 
-`gunicorn -c gunicorn.conf.py 'drills.slow_app:create_app()'` serves everything
+`gunicorn -c gunicorn.conf.py 'drills.slow_app:create_app()'` (or `python serve.py
+drills.slow_app:create_app`) serves everything
 myapp serves, plus:
 
 - POST /drill/slow {"email", "seconds"?}: waits `seconds` (default
@@ -32,8 +33,8 @@ from myapp.db import get_session
 from myapp.models import User
 from myapp.services.users import create_user
 
-#: What to hand gunicorn.
-APP = "drills.slow_app:create_app()"
+#: The factory to hand the server.
+APP = "drills.slow_app:create_app"
 PASSWORD = "slow drill password"
 
 

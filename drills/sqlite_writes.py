@@ -1,7 +1,7 @@
 """Drill 7, concurrent writes to one SQLite file from every worker.
 
 Many clients sign up, take tokens, create aliases at known addresses and patch
-them, all at once, through several gunicorn workers sharing one SQLite file
+them, all at once, through several server workers sharing one SQLite file
 (WAL, BEGIN IMMEDIATE, busy timeout). It runs twice: with the default busy
 timeout, then again on the same file with a busy timeout of a few milliseconds,
 so that writers do run out of patience. Invariants, both times: never a 500 or
@@ -17,7 +17,6 @@ from pathlib import Path
 
 from drills.common import (
     Client,
-    Gunicorn,
     Report,
     Stats,
     app_env,
@@ -26,6 +25,7 @@ from drills.common import (
     db_column,
     init_db,
     main,
+    make_server,
     problem_defect,
     run_threads,
     workdir,
@@ -35,7 +35,7 @@ from drills.load import PASSWORD
 CLIENTS = 16
 ITERATIONS = 30
 #: The second round's busy timeout: short enough that some writers give up.
-TIGHT_BUSY_TIMEOUT = 0.005
+TIGHT_BUSY_TIMEOUT = 0.001
 
 
 @dataclass
@@ -113,10 +113,10 @@ def write(client: Client, writer: Writer, index: int, round_name: str) -> None:
 def run_round(
     report: Report, env: dict[str, str], round_name: str, scratch: Path
 ) -> tuple[Stats, list[Writer]]:
-    """One round of concurrent writers against a fresh gunicorn on the same file."""
+    """One round of concurrent writers against a fresh server on the same file."""
     stats = Stats()
     writers = [Writer(f"{round_name}-w{i}@example.com") for i in range(CLIENTS)]
-    with Gunicorn(env, scratch) as server:
+    with make_server(env, scratch) as server:
         run_threads(
             CLIENTS,
             lambda i: write(Client(server.port, stats), writers[i], i, round_name),

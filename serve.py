@@ -1,0 +1,115 @@
+"""Serve the app with granian: `python serve.py [MODULE:FACTORY]` (default myapp:create_app).
+
+granian is a WSGI server written in Rust. It keeps connections alive and parses
+HTTP outside the interpreter, and in the framework benchmark it served myapp
+about twice as fast as gunicorn's sync workers. The drills run against it as
+well as against gunicorn (`tox -e drills-granian`). The app reads its own MYAPP_*
+environment; this script reads these GRANIAN_* names (the ones granian's own
+command line reads) for the server:
+
+    GRANIAN_HOST, GRANIAN_PORT        127.0.0.1, 8000
+    GRANIAN_WORKERS                   2 * cores + 1
+    GRANIAN_WORKERS_KILL_TIMEOUT      20 seconds
+    GRANIAN_WORKERS_LIFETIME          3600 seconds (at least 60)
+    GRANIAN_RESPAWN_INTERVAL          3.5 seconds
+    GRANIAN_LOG_LEVEL                 info
+
+and sets MYAPP_REQUEST_TIMEOUT to 30 seconds unless it is set.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+DEFAULT_TARGET = "myapp:create_app"
+
+
+def _int(environ: Mapping[str, str], name: str, default: int) -> int:
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise SystemExit(f"{name}={text!r} is not an integer") from None
+
+
+def _float(environ: Mapping[str, str], name: str, default: float) -> float:
+    text = environ.get(name, "").strip()
+    try:
+        return float(text) if text else default
+    except ValueError:
+        raise SystemExit(f"{name}={text!r} is not a number") from None
+
+
+def _cores() -> int:
+    # The cores this process may run on (a container's CPU set), not the host's.
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def settings(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """granian's keyword arguments for this environment (the drills read them too)."""
+    return {
+        "address": environ.get("GRANIAN_HOST", "127.0.0.1"),
+        "port": _int(environ, "GRANIAN_PORT", 8000),
+        # As gunicorn.conf.py: each worker serves one request at a time, and
+        # twice the cores keeps them busy while others wait on PostgreSQL or Redis.
+        "workers": _int(environ, "GRANIAN_WORKERS", 2 * _cores() + 1),
+        # One Python thread per worker: more only contend for the interpreter lock.
+        # Each worker keeps the connections it accepted, kept alive, and serves
+        # their requests in turn, so one waiting on a slow Redis holds up the
+        # others queued behind it (as gunicorn's gthread workers do). granian's
+        # backpressure counts connections, not requests: at 1, an idle kept-alive
+        # connection locked its worker against every other client, so it stays at
+        # granian's default (backlog / workers).
+        "blocking_threads": 1,
+        "runtime_threads": 1,
+        # A worker that exits (the request watchdog ends one) is replaced at once.
+        # granian itself stops if the same worker exits again within 5.5 s.
+        "respawn_failed_workers": True,
+        # After SIGTERM (or SIGHUP, or a worker's lifetime) in-flight requests get
+        # this long before their worker is killed: gunicorn's graceful_timeout.
+        "workers_kill_timeout": _int(environ, "GRANIAN_WORKERS_KILL_TIMEOUT", 20),
+        # Workers are replaced one at a time after this long, so a slow leak stays
+        # small (gunicorn's max_requests; granian counts time, not requests). Each
+        # new worker gets this long to load the app before the old one stops.
+        "workers_lifetime": _int(environ, "GRANIAN_WORKERS_LIFETIME", 3600),
+        "respawn_interval": _float(environ, "GRANIAN_RESPAWN_INTERVAL", 3.5),
+        # The app writes one JSON line per request itself.
+        "log_access": False,
+        "log_level": environ.get("GRANIAN_LOG_LEVEL", "info"),
+        "websockets": False,
+    }
+
+
+def main(argv: list[str]) -> None:
+    """Start granian on the app factory named on the command line (or myapp's)."""
+    from granian import Granian
+    from granian.constants import Interfaces, RuntimeModes
+    from granian.log import LogLevels
+
+    if len(argv) > 1:
+        raise SystemExit(f"usage: python serve.py [MODULE:FACTORY] (default {DEFAULT_TARGET})")
+    target = argv[0] if argv else DEFAULT_TARGET
+    # granian has no request timeout (emmett-framework/granian#177), so the app keeps
+    # one: a request past it ends its worker, which granian replaces.
+    os.environ.setdefault("MYAPP_REQUEST_TIMEOUT", "30")
+    options = settings()
+    options["log_level"] = LogLevels(options["log_level"])
+    Granian(
+        target,
+        interface=Interfaces.WSGI,
+        factory=True,
+        runtime_mode=RuntimeModes.st,
+        **options,
+    ).serve()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
