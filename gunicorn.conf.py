@@ -70,6 +70,22 @@ threads = _env_int("GUNICORN_THREADS", 4 if worker_class == "gthread" else 1)
 # request: a hung Redis costs 0.4 s, a PostgreSQL connection at most 3 s to
 # wait for the pool plus 3 s to connect, a SQLite writer 5 s for the lock.
 timeout = _env_int("GUNICORN_TIMEOUT", 30)
+
+
+def worker_abort(worker: object) -> None:
+    """End a timed-out worker at once, so its request is dropped rather than answered.
+
+    The master sends SIGABRT to a worker past `timeout`; left to itself the
+    worker raises SystemExit inside the stuck request and gunicorn answers it
+    with its own HTML 500 page, which no JSON client expects. The hung-request
+    drill (`python -m drills hung`) caught that. Ending the process here drops
+    the connection instead, as the app's watchdog does under granian.
+    """
+    from myapp.core.watchdog import end_process
+
+    end_process()
+
+
 # After SIGTERM (a deploy), in-flight requests get this long to finish. It is
 # above every dependency timeout, and below the 30 s after which Kubernetes
 # sends SIGKILL (raise `docker stop --time`, 10 s by default, to match).

@@ -1,4 +1,4 @@
-"""Reliability drills: the app under gunicorn against real Redis, PostgreSQL and SQLite.
+"""Reliability drills: the app under its server against real Redis, PostgreSQL and SQLite.
 
 Each drill starts its own servers on free loopback ports, drives bounded traffic
 at them, checks its invariants and prints one summary line of figures. Run one
@@ -17,4 +17,5 @@ DRILLS = (
     "postgres_down",
     "graceful",
     "sqlite_writes",
+    "hung",
 )

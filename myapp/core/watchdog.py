@@ -28,9 +28,15 @@ from myapp.core.logs import stop_logging
 EXIT_STATUS = 70
 
 
-def _end_process() -> None:
-    # Every queued log line first (the writer thread is joined), but never wait
-    # on a stuck stderr for long: the point is to end a worker that is stuck.
+def end_process() -> None:
+    """Write out the queued log lines, then end this process at once with EXIT_STATUS.
+
+    No cleanup runs, so a stuck request gets no answer (its client sees the
+    connection drop) and whatever it had not committed is rolled back by the
+    database. gunicorn.conf.py ends a timed-out worker the same way.
+    """
+    # The log lines first (the writer thread is joined), but never wait on a
+    # stuck stderr for long: the point is to end a worker that is stuck.
     writer = threading.Thread(target=stop_logging, daemon=True)
     writer.start()
     writer.join(2.0)
@@ -58,7 +64,7 @@ class Watchdog:
         timeout: float,
         logger: Logger,
         *,
-        end: Callable[[], None] = _end_process,
+        end: Callable[[], None] = end_process,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if timeout <= 0:

@@ -12,7 +12,16 @@ from collections.abc import Callable
 
 import pytest
 
-from drills import graceful, load, postgres_down, ratelimit, redis_down, redis_stall, sqlite_writes
+from drills import (
+    graceful,
+    hung,
+    load,
+    postgres_down,
+    ratelimit,
+    redis_down,
+    redis_stall,
+    sqlite_writes,
+)
 from drills.common import Report
 
 pytestmark = pytest.mark.drill
@@ -62,3 +71,8 @@ def test_sigterm_lets_in_flight_requests_finish() -> None:
 def test_sqlite_concurrent_writes_are_never_lost_or_500() -> None:
     """Writers across workers on one SQLite file: acknowledged means stored, never a 500."""
     check(sqlite_writes.run)
+
+
+def test_a_hung_request_ends_its_worker_and_nothing_else() -> None:
+    """Past the request timeout: connection dropped, no write, one worker replaced, rest served."""
+    check(hung.run)
