@@ -150,14 +150,17 @@ def server_argv(stack: Stack, kind: str, port: int, workers: int, redis: str | N
             *("--log-level", "warning", "--app-dir", str(ROOT)),
         ]
     if kind == "granian":
-        # One Rust runtime thread and one Python thread per worker: more only
-        # contend for the interpreter lock on these CPU-bound views.
+        # serve.py, the production launcher, with its settings (one Python thread a
+        # worker, the request watchdog on); it reads the bind and workers from GRANIAN_*.
+        settings = {
+            "GRANIAN_HOST": "127.0.0.1",
+            "GRANIAN_PORT": str(port),
+            "GRANIAN_WORKERS": str(workers),
+            "GRANIAN_LOG_LEVEL": "warning",
+        }
         return [
-            *(bin_path("granian"), "--interface", "wsgi", "--factory"),
-            *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
-            *("--runtime-mode", "st", "--blocking-threads", "1"),
-            *("--no-access-log", "--log-level", "warning", "--working-dir", str(ROOT)),
-            f"{stack.module}:create_app",
+            *("env", *(f"{name}={value}" for name, value in settings.items())),
+            *(sys.executable, str(ROOT / "serve.py"), f"{stack.module}:create_app"),
         ]
     worker_class = kind.split()[-1]
     threads = GTHREAD_THREADS if worker_class == "gthread" else 1
