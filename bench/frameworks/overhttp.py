@@ -3,13 +3,13 @@
 The Flask stacks run under gunicorn (sync; myapp also gthread, every stack with
 --gthread-all), FastAPI under uvicorn with uvloop and httptools, all with the
 same worker count. myapp also runs under granian (a WSGI server written in
-Rust), the faster candidate, for all but /limited. Every server is started
-first, then each round runs every (server, endpoint) once in a rotated order,
-so load from elsewhere on the machine falls on all of them alike. Traffic goes
-to 127.0.0.1 only, for a bounded time. Stacks with a Redis limiter serve
-/limited from a second server of the same kind built with `redis_url`, so their
-other endpoints run without a limiter extension (myapp keeps its in-memory one,
-part of its stack).
+Rust, through serve.py), its faster production server, for all but /limited.
+Every server is started first, then each round runs every (server, endpoint)
+once in a rotated order, so load from elsewhere on the machine falls on all of
+them alike. Traffic goes to 127.0.0.1 only, for a bounded time. Stacks with a
+Redis limiter serve /limited from a second server of the same kind built with
+`redis_url`, so their other endpoints run without a limiter extension (myapp
+keeps its in-memory one, part of its stack).
 
     python bench/frameworks/overhttp.py [--quick] [--duration 5] [--rounds 2] [--connections 8]
 """

@@ -261,10 +261,11 @@ def http_section(result: dict[str, Any]) -> list[str]:
 # Targets -------------------------------------------------------------------
 
 
-#: The server the drills hold to its promises (gunicorn.conf.py); targets are judged on it.
-PRODUCTION = "gunicorn sync"
-#: The faster server measured beside it, not yet run through the drills.
-CANDIDATE = "granian"
+#: The production servers, both held to their promises by the drills: granian
+#: (serve.py), the faster, on which the HTTP target is judged, and gunicorn sync
+#: (gunicorn.conf.py), reported beside it.
+PRODUCTION = "granian"
+ALSO_DRILLED = "gunicorn sync"
 
 
 def _verdict(ok: bool) -> str:
@@ -331,10 +332,10 @@ def targets_section(inprocess: dict[str, Any] | None, http: dict[str, Any] | Non
         fastapi = {row.endpoint: row for row in http["results"] if row.stack == "FastAPI"}
         for key in TARGET_KEYS:
             b = fastapi.get(key)
-            ours = [rows.get((OURS, server, key)) for server in (PRODUCTION, CANDIDATE)]
+            ours = [rows.get((OURS, server, key)) for server in (PRODUCTION, ALSO_DRILLED)]
             if b is None:
                 continue
-            notes = ("", " (for reference: not drilled, not adopted)")
+            notes = ("", " (for reference: the other drilled server)")
             for a, note in zip(ours, notes, strict=True):
                 if a is not None:
                     lines.append(
