@@ -1,0 +1,74 @@
+"""serve.py's settings: defaults, GRANIAN_* overrides, and refusals of values that do not parse.
+
+Serving itself is exercised by the drills under granian (`tox -e drills-granian`).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import serve
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_serve_one_request_per_worker_and_replace_failed_workers() -> None:
+    settings = serve.settings({})
+    assert settings["address"] == "127.0.0.1"
+    assert settings["port"] == 8000
+    assert settings["workers"] == 2 * len(os.sched_getaffinity(0)) + 1
+    assert settings["blocking_threads"] == 1
+    assert settings["respawn_failed_workers"] is True
+    assert settings["workers_kill_timeout"] == 20
+    assert settings["workers_lifetime"] == 3600
+    assert settings["log_access"] is False
+    assert "backpressure" not in settings  # granian's default; 1 locks out other connections
+
+
+def test_environment_overrides() -> None:
+    environ = {
+        "GRANIAN_HOST": "0.0.0.0",
+        "GRANIAN_PORT": "9000",
+        "GRANIAN_WORKERS": " 3 ",
+        "GRANIAN_WORKERS_KILL_TIMEOUT": "7",
+        "GRANIAN_WORKERS_LIFETIME": "120",
+        "GRANIAN_RESPAWN_INTERVAL": "0.5",
+        "GRANIAN_LOG_LEVEL": "warning",
+    }
+    settings = serve.settings(environ)
+    assert (settings["address"], settings["port"], settings["workers"]) == ("0.0.0.0", 9000, 3)
+    assert settings["workers_kill_timeout"] == 7
+    assert settings["workers_lifetime"] == 120
+    assert settings["respawn_interval"] == 0.5
+    assert settings["log_level"] == "warning"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("GRANIAN_WORKERS", "many", "GRANIAN_WORKERS='many' is not an integer"),
+        ("GRANIAN_PORT", "80.5", "GRANIAN_PORT='80.5' is not an integer"),
+        ("GRANIAN_RESPAWN_INTERVAL", "soon", "GRANIAN_RESPAWN_INTERVAL='soon' is not a number"),
+    ],
+)
+def test_values_that_do_not_parse_stop_start_up(name: str, value: str, message: str) -> None:
+    with pytest.raises(SystemExit, match=message):
+        serve.settings({name: value})
+
+
+def test_more_than_one_target_is_a_usage_error() -> None:
+    done = subprocess.run(
+        [sys.executable, "serve.py", "myapp:create_app", "extra"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "usage: python serve.py [MODULE:FACTORY]" in done.stderr
