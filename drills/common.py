@@ -132,6 +132,8 @@ class Result:
     expected: frozenset[int] | None = None
     #: The JSON body that was sent, if any.
     request_json: Any = None
+    #: Sent a second time, on a fresh connection: the kept-alive one closed under it.
+    retried: bool = False
 
     @property
     def ended(self) -> float:
@@ -249,6 +251,7 @@ class Stats:
             "of_which_503": statuses.get(503, 0),
             "conn_errors": sum(errors.values()),
             "errors": ",".join(f"{k}:{v}" for k, v in sorted(errors.items())) or "none",
+            "retried": sum(1 for r in results if r.retried),
             "unexpected": sum(1 for r in results if r.unexpected),
             "p50": ms(percentile(latencies, 0.50)),
             "p99": ms(percentile(latencies, 0.99)),
@@ -277,6 +280,8 @@ def _first(results: list[Result], count: int = 1) -> str:
 # --------------------------------------------------------------------------- HTTP client
 
 _NO_BODY = object()
+#: What a kept-alive connection closed by the server shows before any answer arrives.
+_CLOSED_UNDER_US = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 #: Every client by server port, so stopping a server closes its clients' sockets.
 _CLIENTS: dict[int, list[Client]] = {}
 _CLIENTS_LOCK = threading.Lock()
@@ -285,8 +290,11 @@ _CLIENTS_LOCK = threading.Lock()
 class Client:
     """One HTTP/1.1 connection for one load thread, reopened after the server closes it.
 
-    Kept-alive connections stay open until `close()`, or until the Gunicorn
-    they talk to is stopped, which closes them all.
+    Kept-alive connections stay open until `close()`, or until the server they
+    talk to is stopped, which closes them all. A request on a kept-alive
+    connection that the server closes before answering is sent once more on a
+    fresh connection and marked `retried`: under granian that happens when a
+    worker retires while the client's next request is on its way.
     """
 
     def __init__(self, port: int, stats: Stats | None = None, timeout: float = 10.0) -> None:
@@ -333,6 +341,30 @@ class Client:
             expected=frozenset(expect) if expect is not None else None,
             request_json=json_body if json_body is not _NO_BODY else None,
         )
+        reused = self._conn is not None
+        try:
+            try:
+                self._exchange(result, method, path, body, sent)
+            except _CLOSED_UNDER_US:
+                # A kept-alive connection the server closed (a worker retiring) before
+                # any answer: sent again once on a fresh one, as HTTP clients do for
+                # idempotent requests. The drills' row counts show whether the first
+                # try had been applied anyway (a write twice, or a 409 or 404).
+                if not reused:
+                    raise
+                result.retried = True
+                self._exchange(result, method, path, body, sent)
+        except (OSError, http.client.HTTPException) as exc:
+            result.error = type(exc).__name__
+        result.latency = time.monotonic() - result.started
+        if self.stats is not None:
+            self.stats.add(result)
+        return result
+
+    def _exchange(
+        self, result: Result, method: str, path: str, body: bytes | None, sent: dict[str, str]
+    ) -> None:
+        """One try: the status, headers and body into `result`; errors close and raise."""
         try:
             if self._conn is None:
                 self._conn = http.client.HTTPConnection(
@@ -345,13 +377,9 @@ class Client:
             result.headers = {name.lower(): value for name, value in response.getheaders()}
             if response.will_close:
                 self.close()
-        except (OSError, http.client.HTTPException) as exc:
+        except BaseException:
             self.close()
-            result.error = type(exc).__name__
-        result.latency = time.monotonic() - result.started
-        if self.stats is not None:
-            self.stats.add(result)
-        return result
+            raise
 
 
 def run_threads(
