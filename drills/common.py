@@ -297,10 +297,20 @@ class Client:
     worker retires while the client's next request is on its way.
     """
 
-    def __init__(self, port: int, stats: Stats | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        port: int,
+        stats: Stats | None = None,
+        timeout: float = 10.0,
+        *,
+        keep_alive: bool = True,
+    ) -> None:
         self.port = port
         self.stats = stats
         self.timeout = timeout
+        #: False: every request asks for `Connection: close`, so each goes to
+        #: whichever worker accepts its new connection.
+        self.keep_alive = keep_alive
         self._conn: http.client.HTTPConnection | None = None
         with _CLIENTS_LOCK:
             _CLIENTS.setdefault(port, []).append(self)
@@ -326,6 +336,8 @@ class Client:
     ) -> Result:
         """Send one request and record it; connection errors become `error`, never raise."""
         sent = {"Accept": "application/json", **(headers or {})}
+        if not self.keep_alive:
+            sent["Connection"] = "close"
         if json_body is not _NO_BODY:
             body = json.dumps(json_body).encode()
             content_type = content_type or "application/json"
