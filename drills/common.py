@@ -642,6 +642,9 @@ class Server:
         self.graceful_timeout: int = 0
         #: "syncx5" (gunicorn's worker class), "granian x5", ...
         self.kind = ""
+        #: Whether a worker takes requests from several connections and serves them
+        #: in turn (granian, gunicorn's gthread), not one connection at a time.
+        self.queues_per_worker = False
         self.read_settings()
 
     def configure(self, graceful_timeout: int | None, request_timeout: int | None) -> None:
@@ -649,7 +652,7 @@ class Server:
         raise NotImplementedError
 
     def read_settings(self) -> None:
-        """Fill in `workers`, `graceful_timeout` and `kind` from the server's configuration."""
+        """Fill in `workers`, `graceful_timeout`, `kind` and `queues_per_worker`."""
         raise NotImplementedError
 
     def argv(self) -> list[str]:
@@ -816,6 +819,7 @@ class Gunicorn(Server):
         self.workers = config["workers"]
         self.graceful_timeout = config["graceful_timeout"]
         self.kind = f"{config['worker_class']}x{self.workers}"
+        self.queues_per_worker = config["worker_class"] == "gthread"
         if config["worker_class"] == "gthread":
             self.kind += f"x{config['threads']}t"
         if config["preload_app"]:
@@ -862,6 +866,7 @@ class Granian(Server):
         self.workers = config["workers"]
         self.graceful_timeout = config["workers_kill_timeout"]
         self.kind = f"granian x{self.workers}"
+        self.queues_per_worker = True
 
     def argv(self) -> list[str]:
         return [sys.executable, str(REPO / "serve.py"), self.app]

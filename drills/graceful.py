@@ -2,12 +2,12 @@
 
 The server (gunicorn, or granian with DRILL_SERVER=granian) serves
 drills/slow_app.py, whose POST /drill/slow waits, then signs a user up. Every
-worker but one gets a slow sign-up, the last one a straggler that would outlast
-the graceful timeout; once all are under way, the master gets SIGTERM.
-Invariants: every slow sign-up answers 201 and its user is in the database;
-the server exits within graceful_timeout (the straggler's worker is killed at
-that deadline, and its write, which had not happened, is absent); no other
-error in the log.
+worker but one gets a slow sign-up, then, once those are under way, the last one
+a straggler that would outlast the graceful timeout; once all are under way, the
+master gets SIGTERM. Invariants: every slow sign-up answers 201 and its user is
+in the database; the server exits within graceful_timeout (the straggler's
+worker is killed at that deadline, and its write, which had not happened, is
+absent); no other error in the log.
 """
 
 from __future__ import annotations
@@ -74,6 +74,11 @@ def run() -> Report:
                         expect={201},
                     )
                 else:
+                    # Sent once every slow request is under way, so that none of them
+                    # can be queued behind it: granian lets a busy worker accept a
+                    # connection while another worker is idle.
+                    if not wait_for_markers(markers, slow, deadline=20):
+                        return
                     Client(server.port, straggler_stats, timeout=30).request(
                         "POST",
                         "/drill/slow",

@@ -5,8 +5,10 @@ for a few seconds and then thawed. Invariants: no worker timeout or restart, no
 connection error, no 5xx but the sign-in route's 503 problems (fail closed);
 ordinary routes answer 2xx; every request finishes within the documented bound
 (REDIS_CONNECT_TIMEOUT + REDIS_SOCKET_TIMEOUT, 0.2 + 0.2 s, plus the app's own
-time, taken as the slowest request of the warmed-up second before the stall);
-full service afterwards.
+time, taken as the slowest request of the warmed-up second before the stall; on
+a server whose workers queue requests from several connections, as granian's
+do, plus the same again for the request ahead in the queue); full service
+afterwards.
 """
 
 from __future__ import annotations
@@ -73,17 +75,22 @@ def run(database_kind: str = "postgresql") -> Report:
                 rd.resume()
             recycled, unplanned = server.recycled(), server.unplanned_restarts()
             kind = server.kind
+            queued = server.queues_per_worker
             check_log(report, server)
 
-    judge(report, stats, marks)
+    judge(report, stats, marks, queued=queued)
     report.expect(unplanned == 0, f"{unplanned} workers were killed and replaced")
     report.figures.update(server=kind, recycled=recycled, unplanned_restarts=unplanned)
     report.figures["database"] = database_kind
     return report.finish()
 
 
-def judge(report: Report, stats: Stats, marks: dict[str, float]) -> None:
-    """Check the stall: bounded latency, fail open and closed, no 502, recovery."""
+def judge(report: Report, stats: Stats, marks: dict[str, float], *, queued: bool) -> None:
+    """Check the stall: bounded latency, fail open and closed, no 502, recovery.
+
+    `queued`: a worker serves several connections' requests in turn, so a request
+    may first wait for the one ahead of it, which may be waiting on Redis itself.
+    """
     # "While stalled" ends as SIGCONT is sent, not when resume() returns.
     paused, resuming, resumed = marks["paused"], marks["resuming"], marks["resumed"]
     recovered = resumed + RETRY_INTERVAL + MARGIN
@@ -95,7 +102,7 @@ def judge(report: Report, stats: Stats, marks: dict[str, float]) -> None:
 
     before = [r for r in ordinary if marks["start"] + WARMUP < r.started and r.ended < paused]
     app_time = max((r.latency for r in before), default=0.0)
-    bound = REDIS_BOUND + app_time
+    bound = REDIS_BOUND * (2 if queued else 1) + app_time
     during = [r for r in everything if r.ended > paused and r.started < resumed]
     slow = [r for r in during if r.latency > bound]
     report.expect(

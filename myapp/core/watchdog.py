@@ -44,7 +44,7 @@ def end_process() -> None:
 
 
 def describe(environ: dict[str, Any]) -> str:
-    """ "METHOD /path (request id ...)", the id being the one its responses and logs carry."""
+    """The request as METHOD /path, with the request id its responses and logs carry."""
     request = environ.get("werkzeug.request")  # the request object, while it is in flight
     request_id = getattr(request, "request_id", None)
     described = f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
