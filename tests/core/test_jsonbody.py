@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import json
 
-from myapp.core import dataschema
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from myapp.core import dataschema, jsonbody
+from myapp.core.errors import InvalidBody
 from tests.helpers import assert_problem, assert_success
 
 MALFORMED = "https://myapp.dev/problems/malformed-body"
@@ -183,3 +188,52 @@ def test_json_max_depth_is_configurable(shallow_client):
 
     assert assert_success(ok) == {"value": nested_value(3)}
     assert "nested deeper than 3" in assert_problem(deep, 400, MALFORMED)["detail"]
+
+
+def _loads_outcome(text: str) -> tuple[str, object]:
+    """What json.loads, given the strict reader's hooks each call, makes of a text."""
+    try:
+        return "value", json.loads(
+            text,
+            parse_constant=jsonbody._reject_constant,
+            parse_float=jsonbody._finite_float,
+            parse_int=jsonbody._int_too_long,
+            object_pairs_hook=jsonbody._unique_keys,
+        )
+    except json.JSONDecodeError as exc:
+        return "error", f"The request body is not valid JSON: {exc.msg}."
+    except ValueError as exc:
+        return "error", f"The request body is not valid JSON: {exc}."
+
+
+def _parse_outcome(text: str) -> tuple[str, object]:
+    try:
+        return "value", jsonbody.parse_json(text.encode("utf-8", "surrogatepass"), 10_000)
+    except InvalidBody as exc:
+        return "error", exc.detail
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(
+    st.one_of(
+        _JSON_VALUES.map(json.dumps),
+        st.text(alphabet='{}[]":,-+.0123456789eEtrufalsn \ufeff\\', max_size=30),
+        st.tuples(st.text(max_size=3), st.sampled_from(['{"a":1,"a":2}', "NaN", "1e400"])).map(
+            "".join
+        ),
+    )
+)
+@settings(max_examples=400, deadline=None)
+def test_the_shared_decoder_reads_as_json_loads_with_the_hooks_did(text: str) -> None:
+    """One decoder built at import, against json.loads building one per call: same answers."""
+    expected = _loads_outcome(text)
+    if expected[0] == "value" and jsonbody._has_surrogate(expected[1]):
+        # Refused after decoding, by a check of its own that json.loads does not make.
+        expected = ("error", "The JSON body contains an unpaired UTF-16 surrogate.")
+    assert _parse_outcome(text) == expected
