@@ -262,18 +262,19 @@ class Stats:
         """No connection error, no 5xx (but 503 problems, when allowed), nothing unexpected."""
         results = self.select()
         errors = [r for r in results if r.error]
-        report.expect(not errors, f"{len(errors)} connection errors, e.g. {_first(errors)}")
+        report.expect(not errors, f"{len(errors)} connection errors, e.g. {examples(errors)}")
         bad = [r for r in results if r.status and r.status >= 500]
         if allow_503:
             bad = [r for r in bad if r.status != 503 or problem_defect(r)]
-        report.expect(not bad, f"{len(bad)} bad 5xx responses, e.g. {_first(bad)}")
+        report.expect(not bad, f"{len(bad)} bad 5xx responses, e.g. {examples(bad)}")
         unexpected = [r for r in results if r.unexpected and not r.error]
         report.expect(
-            not unexpected, f"{len(unexpected)} unexpected statuses, e.g. {_first(unexpected, 3)}"
+            not unexpected, f"{len(unexpected)} unexpected statuses, e.g. {examples(unexpected, 3)}"
         )
 
 
-def _first(results: list[Result], count: int = 1) -> str:
+def examples(results: list[Result], count: int = 1) -> str:
+    """The first `count` of these exchanges, described for a report ("-" for none)."""
     return " | ".join(r.describe() for r in results[:count]) or "-"
 
 
@@ -659,12 +660,12 @@ class Server:
         """The server's command line."""
         raise NotImplementedError
 
-    def worker_boots(self) -> int:
-        """How many workers have booted (the initial ones plus every replacement)."""
-        raise NotImplementedError
-
     def recycled(self) -> int:
         """How many workers were retired on purpose (recycling) while serving."""
+        raise NotImplementedError
+
+    def unplanned_restarts(self) -> int:
+        """Workers started to replace one that died, timed out or was killed."""
         raise NotImplementedError
 
     def graceful_exits(self) -> int:
@@ -763,16 +764,6 @@ class Server:
         """Log lines containing any of the needles."""
         return [line for line in self.log().splitlines() if any(n in line for n in needles)]
 
-    def unplanned_restarts(self) -> int:
-        """Workers booted to replace one that died, timed out or was killed."""
-        # A retiring worker logs before its replacement boots: give the boot a moment.
-        deadline = time.monotonic() + 10
-        while self.worker_boots() < self.workers + self.recycled():
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        return self.worker_boots() - self.workers - self.recycled()
-
     def worker_pids(self) -> list[int]:
         """The master's live child processes."""
         children = []
@@ -830,12 +821,24 @@ class Gunicorn(Server):
         return [sys.executable, "-m", "gunicorn", "-c", config, f"{self.app}()"]
 
     def worker_boots(self) -> int:
+        """How many workers have booted (the initial ones plus every replacement)."""
         return len(self.log_lines("Booting worker with pid"))
 
     def recycled(self) -> int:
         # Counted from "Worker exiting" (logged once per worker that leaves its loop),
         # not from "Autorestarting", which gthread's threads can log twice.
         return len(self.log_lines("Worker exiting (pid:"))
+
+    def unplanned_restarts(self) -> int:
+        # gunicorn logs no reason for a replacement: count the boots beyond the
+        # first workers and the recycled ones. A retiring worker logs before its
+        # replacement boots, so give the boot a moment.
+        deadline = time.monotonic() + 10
+        while self.worker_boots() < self.workers + self.recycled():
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        return self.worker_boots() - self.workers - self.recycled()
 
     def graceful_exits(self) -> int:
         return len(self.log_lines("Worker exiting"))
@@ -887,9 +890,6 @@ class Granian(Server):
     def stop(self, timeout: float = 40.0) -> int | None:
         self._recycling.set()
         return super().stop(timeout)
-
-    def worker_boots(self) -> int:
-        return len(self.log_lines("Spawning worker-"))
 
     def recycled(self) -> int:
         # granian logs "Respawning" for a recycled worker and for one that died.

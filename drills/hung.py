@@ -22,12 +22,12 @@ from drills.common import (
     Background,
     Client,
     Report,
-    Result,
     Server,
     Stats,
     app_env,
     check_log,
     db_column,
+    examples,
     init_db,
     main,
     make_server,
@@ -109,11 +109,11 @@ def run() -> Report:
 
     others = stats.select()
     bad = [r for r in others if r.status is not None and r.status >= 500]
-    report.expect(not bad, f"{len(bad)} 5xx answers to other clients, e.g. {_first(bad)}")
+    report.expect(not bad, f"{len(bad)} 5xx answers to other clients, e.g. {examples(bad)}")
     late = [r for r in others if r.started > marks["replaced"] and r.status is None]
     report.expect(
         not late,
-        f"{len(late)} requests failed after the replacement, e.g. {_first(late)}",
+        f"{len(late)} requests failed after the replacement, e.g. {examples(late)}",
     )
     # Cut off with the worker: failed, or sent again after their connection closed.
     collateral = [r for r in others if r.status is None or r.retried]
@@ -139,10 +139,6 @@ def wait_for_replacement(server: Server, *, deadline: float) -> bool:
             return True
         time.sleep(0.05)
     return False
-
-
-def _first(results: list[Result]) -> str:
-    return results[0].describe() if results else "-"
 
 
 if __name__ == "__main__":
