@@ -640,6 +640,40 @@ def test_view_args_replaced_by_hooks_reach_the_view():
     )
 
 
+HOOK_KINDS = ("url_value_preprocessor", "before_request", "after_request", "teardown_request")
+
+
+@pytest.mark.parametrize("kind", HOOK_KINDS)
+@pytest.mark.parametrize("on", ["app", "blueprint"])
+def test_a_kind_of_hook_registered_alone_still_runs(kind, on):
+    """ApiFlask skips a kind of hook no one registered; one registered alone must run."""
+
+    def scenario(cls):
+        events = []
+        app = cls(__name__)
+        bp = Blueprint("bp", __name__)
+
+        def hook(*args):
+            events.append((kind, request.endpoint))
+            return args[0] if kind == "after_request" else None
+
+        getattr(app if on == "app" else bp, kind)(hook)
+
+        @bp.get("/bp")
+        def view():
+            events.append(("view", request.endpoint))
+            return {"ok": True}
+
+        app.register_blueprint(bp)
+        code = app.test_client().get("/bp").status_code
+        return code, events
+
+    code, events = parity(scenario)
+
+    assert code == 200
+    assert (kind, "bp.view") in events
+
+
 def test_direct_calls_in_a_request_context():
     """Called by hand in a test request context, each method does what Flask's does."""
 
