@@ -21,7 +21,7 @@ from typing import Any, cast
 
 import orjson
 from flask import Flask, Request, Response
-from flask.ctx import RequestContext
+from flask.ctx import AppContext, RequestContext
 from flask.globals import _cv_app, _cv_request
 from flask.sessions import SessionInterface, SessionMixin
 from flask.signals import (
@@ -341,6 +341,18 @@ def _request_context() -> RequestContext:
         return _cv_request.get()
     except LookupError:
         raise RuntimeError("Working outside of request context.") from None
+
+
+def app_context() -> AppContext:
+    """Flask's app context, read from its context variable as `_request_context` reads its own.
+
+    For `flask.g` and `current_app` on every request: each use of those proxies costs
+    several times what reading the variable does.
+    """
+    try:
+        return _cv_app.get()
+    except LookupError:
+        raise RuntimeError("Working outside of application context.") from None
 
 
 def api_request() -> ApiRequest:

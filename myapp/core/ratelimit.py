@@ -19,9 +19,8 @@ from typing import Any, NamedTuple, TypeVar
 
 import redis
 from flask import Flask
-from flask.globals import _cv_app
 
-from myapp.core.api import ApiFlask, ApiResult, api_request
+from myapp.core.api import ApiFlask, ApiResult, api_request, app_context
 from myapp.core.errors import ApiException, ServiceUnavailable
 from myapp.core.limiter_backends import Backend, Limit, MemoryBackend, RedisBackend
 
@@ -196,15 +195,8 @@ class Limiter:
 
 
 def current_limiter() -> Limiter | None:
-    """The current app's limiter, None when it has none (rate limiting disabled).
-
-    Reads Flask's context variable, as `api_request` does: `current_app` is a
-    proxy, and this runs on every request.
-    """
-    try:
-        limiter: Limiter | None = _cv_app.get().app.extensions.get(EXTENSION)
-    except LookupError:
-        raise RuntimeError("Working outside of application context.") from None
+    """The current app's limiter, None when it has none (rate limiting disabled)."""
+    limiter: Limiter | None = app_context().app.extensions.get(EXTENSION)
     return limiter
 
 
