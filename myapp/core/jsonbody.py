@@ -7,7 +7,7 @@ import math
 import re
 from typing import Any
 
-from myapp.core.api import api_request, app_context
+from myapp.core.api import ApiRequest, api_request, app_context
 from myapp.core.errors import InvalidBody, UnsupportedMediaType
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]", re.ASCII)
@@ -115,9 +115,7 @@ def is_json_mimetype(mimetype: str) -> bool:
     )
 
 
-def json_body() -> Any:
-    """Return the current request's JSON body, or raise 415 / 413 / 400 problems."""
-    current = api_request()
+def _check_media_type(current: ApiRequest) -> None:
     mimetype = current.mimetype
     if not is_json_mimetype(mimetype):
         given = f", not {mimetype}." if mimetype else "."
@@ -125,6 +123,13 @@ def json_body() -> Any:
     charset = current.mimetype_params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
         raise UnsupportedMediaType("JSON bodies must be encoded as UTF-8.")
+
+
+def json_body() -> Any:
+    """Return the current request's JSON body, or raise 415 / 413 / 400 problems."""
+    current = api_request()
+    if current.environ.get("CONTENT_TYPE") != "application/json":  # that one needs no parsing
+        _check_media_type(current)
     raw = current.read_body()
     if not raw:
         raise InvalidBody("The request body is empty; send a JSON object.")
