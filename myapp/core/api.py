@@ -291,6 +291,11 @@ class ApiRequest(Request):
         self.__dict__["stream"] = io.BytesIO()  # spent, as after get_data()
         return data
 
+    def close(self) -> None:
+        """Werkzeug's: close the uploaded files, when a form was parsed (a JSON body never is)."""
+        if "files" in self.__dict__:
+            super().close()
+
     def discard_unread_body(self) -> None:
         """Read and drop a body nothing read, so a kept-alive connection can carry the next.
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import gc
+import io
 import json
 import math
 import weakref
@@ -267,6 +268,33 @@ def test_json_response_bodiless_statuses(status, given):
     assert not [name for name, _ in wsgi if name.lower() in ("content-type", "content-length")]
     if given is not None:
         assert response.headers["X-A"] == "1"
+
+
+# Request.close ---------------------------------------------------------------------------
+
+
+def test_uploaded_files_are_closed_when_the_request_ends(app):
+    """ApiRequest.close skips Werkzeug's walk when no form was parsed, and only then."""
+    uploads = []
+
+    @app.post("/upload")
+    def upload():
+        uploads.extend(request.files.values())
+        assert not any(f.stream.closed for f in uploads)
+        return {"ok": True}
+
+    @app.post("/json")
+    def json_only():
+        assert "files" not in request.__dict__
+        return {"ok": True}
+
+    client = app.test_client()
+    sent = {"a": (io.BytesIO(b"one"), "a.txt"), "b": (io.BytesIO(b"two"), "b.txt")}
+    assert client.post("/upload", data=sent).status_code == 200
+    assert client.post("/json", json={"x": 1}).status_code == 200
+
+    assert len(uploads) == 2
+    assert all(f.stream.closed for f in uploads)
 
 
 # ensure_sync cache -----------------------------------------------------------------------
