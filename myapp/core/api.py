@@ -34,7 +34,7 @@ from werkzeug.datastructures import Headers, ImmutableDict
 from werkzeug.exceptions import BadHost, ClientDisconnected, HTTPException, RequestEntityTooLarge
 from werkzeug.http import parse_options_header
 from werkzeug.middleware.proxy_fix import ProxyFix
-from werkzeug.routing import BaseConverter, Map, MapAdapter, RequestRedirect
+from werkzeug.routing import BaseConverter, Map, MapAdapter, RequestRedirect, Rule
 from werkzeug.sansio.utils import get_content_length
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import get_host
@@ -186,6 +186,47 @@ class IdConverter(BaseConverter):
 
     def to_url(self, value: Any) -> str:
         return str(int(value))
+
+
+class StaticRouteAdapter(MapAdapter):
+    """Werkzeug's URL adapter, remembering which rule a path to a static route matched.
+
+    Matching walks Werkzeug's state machine on every request. For a rule without
+    arguments the answer to a path and method is fixed while the map's rules are:
+    no converter runs, and the host, scheme and query only shape redirects, which
+    are raised and never remembered. Only such rules are remembered, under the
+    normalized path and the upper-case method, so the cache is bounded by the
+    static routes and their methods, whatever paths clients send. `ApiFlask`
+    binds it only where Werkzeug's match depends on nothing else (no host or
+    subdomain matching, no WebSocket), and gives it a fresh cache when the map
+    gains rules. tests/core/test_fastpaths.py holds it to Werkzeug's answers.
+    """
+
+    def __init__(self, *args: Any, matches: dict[tuple[str, str], Rule]) -> None:
+        super().__init__(*args)
+        self.matches = matches
+
+    def match(
+        self,
+        path_info: str | None = None,
+        method: str | None = None,
+        return_rule: bool = False,
+        query_args: Mapping[str, Any] | str | None = None,
+        websocket: bool | None = None,
+    ) -> tuple[Any, Mapping[str, Any]]:
+        given = (path_info, method, query_args, websocket)
+        if not return_rule or self.websocket or given != (None, None, None, None):
+            # Werkzeug's overloads take return_rule as a literal, not a bool.
+            answer = super().match(path_info, method, return_rule, query_args, websocket)  # type: ignore[call-overload]
+            return cast(tuple[Any, Mapping[str, Any]], answer)
+        key = (f"/{self.path_info.lstrip('/')}", self.default_method.upper())
+        rule = self.matches.get(key)
+        if rule is not None:
+            return rule, {}
+        rule, args = super().match(return_rule=True)
+        if not rule.arguments:
+            self.matches[key] = rule
+        return rule, args
 
 
 class ApiRequest(Request):
@@ -437,6 +478,9 @@ class ApiFlask(Flask):
         self._is_async: weakref.WeakKeyDictionary[Callable[..., Any], bool] = (
             weakref.WeakKeyDictionary()
         )
+        #: StaticRouteAdapter's cache, and the URL map and rule count it holds for.
+        self._matches: dict[tuple[str, str], Rule] = {}
+        self._matches_for: tuple[Map, int] | None = None
         #: Dependency name -> a callable that raises when it is unreachable (readiness).
         self.readiness_checks: dict[str, Callable[[], object]] = {}
         super().__init__(*args, **kwargs)
@@ -527,7 +571,7 @@ class ApiFlask(Flask):
             environ.get("SERVER_PORT"),
         )
         request.host = host  # as Flask does
-        return MapAdapter(
+        return StaticRouteAdapter(
             self.url_map,
             server_name,
             "/" if script_name is None else script_name,
@@ -536,7 +580,15 @@ class ApiFlask(Flask):
             "/" if path_info is None else path_info,
             environ["REQUEST_METHOD"],
             query,
+            matches=self._static_matches(),
         )
+
+    def _static_matches(self) -> dict[tuple[str, str], Rule]:
+        """The StaticRouteAdapter cache for the URL map as it is now."""
+        url_map, rules = self.url_map, len(self.url_map._rules)
+        if self._matches_for != (url_map, rules):  # a new map, or rules added to this one
+            self._matches_for, self._matches = (url_map, rules), {}
+        return self._matches
 
     def make_default_options_response(self) -> Response:
         """Answer OPTIONS with 204 and the Allow header, not an empty HTML page."""

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
-from werkzeug.routing import Map
+from werkzeug.routing import Map, Rule
 from werkzeug.test import create_environ
 from werkzeug.wrappers import Response
 
@@ -32,6 +32,7 @@ from myapp.core import ApiFlask, ApiResult
 from myapp.core.api import (
     ApiRequest,
     ApiResponse,
+    StaticRouteAdapter,
     _json_default,
     api_request,
     append_fields,
@@ -674,6 +675,127 @@ def test_websocket_upgrade_binds_as_ws():
     adapter = app.create_url_adapter(app.request_class(environ))
 
     assert adapter.url_scheme == "wss"
+
+
+# StaticRouteAdapter ------------------------------------------------------------------------
+
+
+def routing_app():
+    """An app whose routes cover what Werkzeug's matching does beyond a plain lookup."""
+    app = ApiFlask(__name__)
+    app.url_map.redirect_defaults = True
+
+    def view(**kwargs):
+        return {"ok": True}
+
+    app.add_url_rule("/ping", "ping", view)
+    app.add_url_rule("/items", "items", view, methods=["GET", "POST"])
+    app.add_url_rule("/items/<id:item_id>", "item", view, methods=["GET", "DELETE"])
+    app.add_url_rule("/dir/", "dir", view)
+    app.add_url_rule("/pages/", "pages", view, defaults={"page": 1})
+    app.add_url_rule("/pages/<int:page>", "pages", view)
+    app.add_url_rule("/old", "old", view, redirect_to="/ping")
+    app.add_url_rule("/a/b", "ab", view, methods=["PUT"])
+    app.add_url_rule("/files/<path:name>", "files", view)
+    return app
+
+
+ROUTING_PATHS = [
+    "/ping", "//ping", "///ping", "/ping/", "ping", "", "/", "/items", "/items/", "/items/7",
+    "/items/0", "/items/x", "/dir", "/dir/", "//dir/", "/pages/", "/pages/1", "/pages/2",
+    "/old", "/a/b", "/a//b", "/a/b/", "/files/x/y", "/nowhere", "/PING",
+]  # fmt: skip
+ROUTING_METHODS = ["GET", "get", "Post", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"]
+
+
+def outcome_of(adapter):
+    """What matching answers: the rule and its arguments, or the error and what it carries."""
+    try:
+        rule, args = adapter.match(return_rule=True)
+    except HTTPException as exc:
+        return (
+            type(exc).__name__,
+            getattr(exc, "new_url", None),
+            getattr(exc, "valid_methods", None),
+        )
+    return rule.endpoint, rule.rule, dict(args)
+
+
+@PROPERTY
+@given(
+    requests=st.lists(
+        st.tuples(
+            st.sampled_from(ROUTING_PATHS) | LATIN1.map(lambda text: "/" + text),
+            st.sampled_from(ROUTING_METHODS),
+            st.sampled_from(["http", "https", "ws"]),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_static_route_adapter_matches_like_werkzeug(requests):
+    """Each request, asked again and again (so from the cache too), matches as Werkzeug does."""
+    app = routing_app()
+    for path, method, scheme in requests * 2:
+        environ = create_environ(path, method=method, base_url=f"{scheme}://example.com/api")
+        adapter = app.create_url_adapter(app.request_class(environ))
+        assert isinstance(adapter, StaticRouteAdapter)
+        note(f"{method} {scheme} {path!r}")
+
+        assert outcome_of(adapter) == outcome_of(app.url_map.bind_to_environ(environ))
+
+
+def test_static_route_cache_is_bounded_by_the_routes():
+    """Hostile spellings of a path and method share one entry; dynamic routes have none."""
+    app = routing_app()
+    client = app.test_client()
+    for slashes in range(1, 50):
+        for method in ("GET", "get", "gEt", "HEAD", "head"):
+            client.open("/" * slashes + "ping", method=method)
+    for item in range(1, 50):
+        client.get(f"/items/{item}")
+
+    assert sorted(app._matches) == [("/ping", "GET"), ("/ping", "HEAD")]
+
+
+def test_static_route_adapter_sees_rules_added_later():
+    """Rules added to the map after requests (or a new map) are matched, not a stale rule."""
+    app = routing_app()
+    client = app.test_client()
+    assert client.post("/ping").status_code == 405
+    assert client.get("/ping").status_code == 200
+
+    app.url_map.add(Rule("/ping", endpoint="ping_post", methods=["POST"]))
+    app.view_functions["ping_post"] = lambda: ({"posted": True}, 201)
+
+    assert client.post("/ping").status_code == 201
+    assert client.get("/ping").status_code == 200
+
+    app.url_map = Map([Rule("/ping", endpoint="ping_post", methods=["GET"])])
+    response = client.get("/ping")
+    assert response.status_code == 201
+    assert response.get_json()["data"] == {"posted": True}
+
+
+def test_view_args_of_a_cached_static_route_are_fresh_per_request():
+    """A hook that writes to one request's view_args leaves the next request's empty."""
+    app = routing_app()
+    seen = []
+
+    @app.before_request
+    def scribble():
+        seen.append(dict(request.view_args))
+        request.view_args["scribbled"] = True
+
+    def view(**kwargs):
+        return {"kwargs": sorted(kwargs)}
+
+    app.view_functions["ping"] = view
+    client = app.test_client()
+    answers = [client.get("/ping").get_json()["data"] for _ in range(3)]
+
+    assert seen == [{}, {}, {}]
+    assert answers == [{"kwargs": ["scribbled"]}] * 3
 
 
 # ApiRequest's body fields ---------------------------------------------------------------
