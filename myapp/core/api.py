@@ -25,6 +25,8 @@ from flask.ctx import AppContext, RequestContext
 from flask.globals import _cv_app, _cv_request
 from flask.sessions import SessionInterface, SessionMixin
 from flask.signals import (
+    appcontext_popped,
+    appcontext_pushed,
     appcontext_tearing_down,
     request_finished,
     request_started,
@@ -436,6 +438,34 @@ def _wsgi_text(environ: Any, key: str) -> str | None:
     return None if value is None else value.encode("latin1").decode(errors="replace")
 
 
+class ApiAppContext(AppContext):
+    """Flask's app context, step for step, sending its two signals only when something listens.
+
+    Every request pushes and pops one, and blinker's send costs even with no receivers.
+    """
+
+    def push(self) -> None:
+        """Flask's: bind the context, then `appcontext_pushed`."""
+        self._cv_tokens.append(_cv_app.set(self))
+        if appcontext_pushed.receivers:
+            appcontext_pushed.send(self.app, _async_wrapper=self.app.ensure_sync)
+
+    def pop(self, exc: BaseException | None = _UNSET) -> None:
+        """Flask's: app-context teardown (for the outermost push), unbind, `appcontext_popped`."""
+        try:
+            if len(self._cv_tokens) == 1:
+                if exc is _UNSET:
+                    exc = sys.exc_info()[1]
+                self.app.do_teardown_appcontext(exc)
+        finally:
+            ctx = _cv_app.get()
+            _cv_app.reset(self._cv_tokens.pop())
+        if ctx is not self:
+            raise AssertionError(f"Popped wrong app context. ({ctx!r} instead of {self!r})")
+        if appcontext_popped.receivers:
+            appcontext_popped.send(self.app, _async_wrapper=self.app.ensure_sync)
+
+
 class _NoSession(SessionMixin, dict):  # type: ignore[type-arg]
     """An always-empty session: a bearer-token JSON API keeps no cookie state."""
 
@@ -589,6 +619,10 @@ class ApiFlask(Flask):
         if self._matches_for != (url_map, rules):  # a new map, or rules added to this one
             self._matches_for, self._matches = (url_map, rules), {}
         return self._matches
+
+    def app_context(self) -> ApiAppContext:
+        """Flask's app context, as an ApiAppContext."""
+        return ApiAppContext(self)
 
     def make_default_options_response(self) -> Response:
         """Answer OPTIONS with 204 and the Allow header, not an empty HTML page."""

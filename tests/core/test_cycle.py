@@ -1,8 +1,8 @@
 """ApiFlask's request cycle, held to Flask's own.
 
 ApiFlask replaces Flask's full_dispatch_request, finalize_request, preprocess_request,
-dispatch_request, process_response, do_teardown_request and do_teardown_appcontext
-with leaner versions. Each test here runs one scenario on a plain `flask.Flask` and on
+dispatch_request, process_response, do_teardown_request, do_teardown_appcontext and
+its app context's push and pop with leaner versions. Each test here runs one scenario on a plain `flask.Flask` and on
 a bare `ApiFlask` built by the same factory, and holds ApiFlask's observable sequence
 of URL value preprocessors, hooks, views, signals, statuses and routing headers to
 Flask's. Only ApiFlask's documented differences are left out of the comparison: its
