@@ -2,12 +2,12 @@
 
 ApiFlask replaces Flask's full_dispatch_request, finalize_request, preprocess_request,
 dispatch_request, process_response, do_teardown_request, do_teardown_appcontext and
-its app context's push and pop with leaner versions. Each test here runs one scenario on a plain `flask.Flask` and on
-a bare `ApiFlask` built by the same factory, and holds ApiFlask's observable sequence
-of URL value preprocessors, hooks, views, signals, statuses and routing headers to
-Flask's. Only ApiFlask's documented differences are left out of the comparison: its
-standard headers, its JSON envelope, 204 rather than 200 for OPTIONS and bodiless
-redirects.
+its app context's push and pop with leaner versions. Each test here runs one scenario
+on a plain `flask.Flask` and on a bare `ApiFlask` built by the same factory, and holds
+ApiFlask's observable sequence of URL value preprocessors, hooks, views, signals,
+statuses and routing headers to Flask's. Only ApiFlask's documented differences are
+left out of the comparison: its standard headers, its JSON envelope, 204 rather than
+200 for OPTIONS and bodiless redirects.
 """
 
 from __future__ import annotations
