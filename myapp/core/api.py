@@ -240,7 +240,8 @@ class ApiRequest(Request):
         self.started = time.perf_counter()
         #: Fields for whatever response this request gets, success or error, added
         #: unchecked by `ApiFlask.process_response`: only for values built in code
-        #: (the limiter's counts), never for text that came from a client.
+        #: (the limiter's counts), never for text that came from a client, and never
+        #: a field the response may set itself (Cache-Control, Content-Type...).
         self.response_fields: list[Field] = []
 
     @cached_property
@@ -703,6 +704,9 @@ class ApiFlask(Flask):
         if not self.session_interface.is_null_session(ctx._session):
             self.session_interface.save_session(self, ctx._session, response)  # type: ignore[arg-type]
         headers = response.headers
+        # Looked for before the fields below are added, which never include it; and
+        # not with `in headers`, which Werkzeug answers by raising and catching KeyError.
+        cached = any(key.lower() == "cache-control" for key, _ in headers)
         # Only this method writes these, and every value is built in code or validated.
         append_fields(
             headers,
@@ -712,8 +716,7 @@ class ApiFlask(Flask):
                 *current.response_fields,
             ),
         )
-        # Not `in headers`: Werkzeug answers that by raising and catching KeyError.
-        if all(key.lower() != "cache-control" for key, _ in headers):
+        if not cached:
             append_fields(headers, (("Cache-Control", "no-store"),))
         current.discard_unread_body()
         return response
