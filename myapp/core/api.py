@@ -152,6 +152,25 @@ class ApiResponse(Response):
             return super().get_wsgi_headers(environ)
         return self.headers
 
+    def get_app_iter(self, environ: Any) -> Iterable[bytes]:
+        """Werkzeug's, but a body of bytes with nothing to close goes out as the list it is.
+
+        Werkzeug wraps every body in a generator (to encode text) and a
+        ClosingIterator (to run `call_on_close` callbacks), and the server walks
+        both in Python. A JSON answer is one bytes chunk with no callbacks.
+        """
+        body, status = self.response, self.status_code
+        if (
+            type(body) is list
+            and not self._on_close
+            and environ["REQUEST_METHOD"] != "HEAD"
+            and status >= 200
+            and status not in _NO_BODY
+            and all(type(chunk) is bytes for chunk in body)
+        ):
+            return body
+        return super().get_app_iter(environ)
+
 
 def json_response(
     document: Any, status: int, headers: Headers | None = None, mimetype: str = JSON_MIMETYPE

@@ -150,6 +150,9 @@ RESPONSES = {
     "list body without Content-Length": _list_without_length,
     "streamed generator body": _streamed,
     "500 with a body": lambda cls: cls(b"{}", 500, mimetype="application/problem+json"),
+    "list of text and bytes chunks": lambda cls: cls(
+        ["{", b'"a":', "1}"], 200, mimetype="application/json"
+    ),
 }
 
 
@@ -165,6 +168,31 @@ def test_api_response_sends_what_werkzeug_sends(build, method):
     assert ours_status == theirs_status
     assert ours_headers == theirs_headers
     assert b"".join(ours_iter) == b"".join(theirs_iter)
+
+
+@pytest.mark.parametrize("build", RESPONSES.values(), ids=RESPONSES.keys())
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_api_response_runs_close_callbacks_as_werkzeug_does(build, method):
+    """A `call_on_close` callback runs once the server closes the body, shortcut or not."""
+    environ = create_environ(method=method)
+    calls = {}
+    for cls in (ApiResponse, Response):
+        response = build(cls)
+        response.call_on_close(lambda cls=cls: calls.setdefault(cls, []).append("closed"))
+        body = response.get_wsgi_response(environ)[0]
+        b"".join(body)
+        assert cls not in calls
+        getattr(body, "close", lambda: None)()
+
+    assert calls == {ApiResponse: ["closed"], Response: ["closed"]}
+
+
+def test_api_response_hands_a_plain_json_body_over_as_it_is():
+    """The body shortcut is taken where it is safe, so the comparisons above test it."""
+    response = json_response({"a": 1}, 200)
+
+    assert response.get_app_iter(create_environ()) is response.response
+    assert response.get_app_iter(create_environ(method="HEAD")) is not response.response
 
 
 def test_api_response_rewrites_unicode_location_as_a_uri():
