@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import multiprocessing
 import re
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from myapp import create_app
 from myapp.core import ApiResult
-from myapp.core.limiter_backends import Limit, MemoryBackend, RedisBackend, gcra
+from myapp.core.limiter_backends import GCRA_SCRIPT, Limit, MemoryBackend, RedisBackend, gcra
 from myapp.core.ratelimit import EXTENSION, parse_limits, ratelimit
 
 ROUTE = "/v1/calc/add?a=1&b=2"
@@ -224,6 +225,21 @@ def test_one_round_trip_per_check(redis_server, redis_url):
     # would break this sum.
     assert admitted == 15
     assert calls == {"evalsha": 20, "time": 20, "get": 40, "set": 2 * admitted}
+
+
+def test_a_flushed_script_is_loaded_again_and_counting_goes_on(redis_server, redis_url):
+    """Redis forgets scripts on restart or SCRIPT FLUSH; the next check loads it again."""
+    backend = RedisBackend(redis_url, connect_timeout=1, socket_timeout=1)
+    limits = parse_limits("3/minute", "p")
+    probe = redis_server.client()
+    probe.script_flush()
+
+    first = backend.hit("k", limits)
+    probe.script_flush()
+    rest = [backend.hit("k", limits) for _ in range(3)]
+
+    assert [first[0], *(allowed for allowed, _ in rest)] == [True, True, True, False]
+    assert probe.script_exists(hashlib.sha1(GCRA_SCRIPT.encode()).hexdigest()) == [True]
 
 
 def test_redis_keys_expire_when_the_bucket_is_full_again(redis_server, redis_url):
