@@ -18,7 +18,7 @@ from flask import Flask, Response, current_app, g, request
 from sqlalchemy import BigInteger, Engine, Integer, create_engine, event, exc, text
 from sqlalchemy.orm import DeclarativeBase, Session
 
-from myapp.core.api import ApiFlask, app_context
+from myapp.core.api import ApiFlask, current_app_context
 from myapp.core.errors import ServiceUnavailable, render_problem
 
 EXTENSION = "db"
@@ -109,7 +109,9 @@ def get_session() -> Session:
 
 
 def _close_session(_error: BaseException | None) -> None:
-    session: Session | None = app_context().g.pop("db_session", None)  # `g`, on every request
+    session: Session | None = current_app_context().g.pop(
+        "db_session", None
+    )  # `g`, on every request
     if session is None:
         return
     try:

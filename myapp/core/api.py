@@ -22,6 +22,7 @@ from typing import Any, cast
 import orjson
 from flask import Flask, Request, Response
 from flask.ctx import AppContext, RequestContext
+from flask.ctx import _sentinel as _ctx_sentinel
 from flask.globals import _cv_app, _cv_request
 from flask.sessions import SessionInterface, SessionMixin
 from flask.signals import (
@@ -49,6 +50,9 @@ _URL_FIELDS = frozenset({"location", "content-location"})
 _BODY_FIELDS = frozenset({"content-type", "content-length"})
 Field = tuple[str, str]
 _UNSET: Any = object()  # "not passed", as Flask's teardown methods tell it from None
+# Flask's own "not passed" for context pops: RequestContext.pop hands it on to the app
+# context's pop, unresolved, when it pops a context pushed more than once.
+_FLASK_UNSET: Any = _ctx_sentinel
 
 
 def append_fields(headers: Headers, fields: Iterable[Field]) -> None:
@@ -209,23 +213,35 @@ class IdConverter(BaseConverter):
         return str(int(value))
 
 
+class ApiMap(Map):
+    """Werkzeug's URL map, holding StaticRouteAdapter's cache, emptied when a rule is added."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        #: (normalized path, method) -> the rule Werkzeug matched, for StaticRouteAdapter.
+        self.static_matches: dict[tuple[str, str], Rule] = {}
+        super().__init__(*args, **kwargs)
+
+    def add(self, rulefactory: Any) -> None:
+        """Werkzeug's, then an empty cache: nothing promises a new rule leaves old answers."""
+        super().add(rulefactory)
+        self.static_matches = {}
+
+
 class StaticRouteAdapter(MapAdapter):
-    """Werkzeug's URL adapter, remembering which rule a path to a static route matched.
+    """Werkzeug's URL adapter for an ApiMap, remembering which rule a static route matched.
 
     Matching walks Werkzeug's state machine on every request. For a rule without
-    arguments the answer to a path and method is fixed while the map's rules are:
-    no converter runs, and the host, scheme and query only shape redirects, which
-    are raised and never remembered. Only such rules are remembered, under the
-    normalized path and the upper-case method, so the cache is bounded by the
-    static routes and their methods, whatever paths clients send. `ApiFlask`
-    binds it only where Werkzeug's match depends on nothing else (no host or
-    subdomain matching, no WebSocket), and gives it a fresh cache when the map
-    gains rules. tests/core/test_fastpaths.py holds it to Werkzeug's answers.
+    arguments and with its methods listed, the answer to a path and method is fixed
+    while the map's rules are: no converter runs, and the host, scheme and query only
+    shape redirects, which are raised and never remembered. Only such rules are
+    remembered, under the path as Werkzeug normalizes it and the upper-case method,
+    so the cache is bounded by the static routes and their methods, whatever paths
+    and methods clients send. `ApiFlask` binds it only where Werkzeug's match depends
+    on nothing else (no host or subdomain matching, no WebSocket); the map empties
+    the cache when it gains a rule, and settings such as `strict_slashes` are taken
+    as fixed once requests are served. tests/core/test_fastpaths.py holds it to
+    Werkzeug's answers.
     """
-
-    def __init__(self, *args: Any, matches: dict[tuple[str, str], Rule]) -> None:
-        super().__init__(*args)
-        self.matches = matches
 
     def match(
         self,
@@ -240,13 +256,15 @@ class StaticRouteAdapter(MapAdapter):
             # Werkzeug's overloads take return_rule as a literal, not a bool.
             answer = super().match(path_info, method, return_rule, query_args, websocket)  # type: ignore[call-overload]
             return cast(tuple[Any, Mapping[str, Any]], answer)
-        key = (f"/{self.path_info.lstrip('/')}", self.default_method.upper())
-        rule = self.matches.get(key)
+        path = self.path_info
+        key = (f"/{path.lstrip('/')}" if path else "", self.default_method.upper())
+        matches = cast(ApiMap, self.map).static_matches
+        rule = matches.get(key)
         if rule is not None:
             return rule, {}
         rule, args = super().match(return_rule=True)
-        if not rule.arguments:
-            self.matches[key] = rule
+        if not rule.arguments and rule.methods is not None:
+            matches[key] = rule
         return rule, args
 
 
@@ -411,7 +429,7 @@ def _request_context() -> RequestContext:
         raise RuntimeError("Working outside of request context.") from None
 
 
-def app_context() -> AppContext:
+def current_app_context() -> AppContext:
     """Flask's app context, read from its context variable as `_request_context` reads its own.
 
     For `flask.g` and `current_app` on every request: each use of those proxies costs
@@ -470,11 +488,11 @@ class ApiAppContext(AppContext):
         if appcontext_pushed.receivers:
             appcontext_pushed.send(self.app, _async_wrapper=self.app.ensure_sync)
 
-    def pop(self, exc: BaseException | None = _UNSET) -> None:
+    def pop(self, exc: BaseException | None = _FLASK_UNSET) -> None:
         """Flask's: app-context teardown (for the outermost push), unbind, `appcontext_popped`."""
         try:
             if len(self._cv_tokens) == 1:
-                if exc is _UNSET:
+                if exc is _FLASK_UNSET:
                     exc = sys.exc_info()[1]
                 self.app.do_teardown_appcontext(exc)
         finally:
@@ -505,6 +523,7 @@ class ApiFlask(Flask):
 
     request_class = ApiRequest
     response_class = ApiResponse
+    url_map_class = ApiMap
     session_interface = NoSessionInterface()
     #: Flask's defaults plus the API layer's own, so the core works without myapp.config.
     default_config = ImmutableDict(
@@ -528,9 +547,6 @@ class ApiFlask(Flask):
         self._is_async: weakref.WeakKeyDictionary[Callable[..., Any], bool] = (
             weakref.WeakKeyDictionary()
         )
-        #: StaticRouteAdapter's cache, and the URL map and rule count it holds for.
-        self._matches: dict[tuple[str, str], Rule] = {}
-        self._matches_for: tuple[Map, int] | None = None
         #: Dependency name -> a callable that raises when it is unreachable (readiness).
         self.readiness_checks: dict[str, Callable[[], object]] = {}
         super().__init__(*args, **kwargs)
@@ -603,7 +619,7 @@ class ApiFlask(Flask):
             or config["SERVER_NAME"] is not None
             or config["TRUSTED_HOSTS"] is not None
             or request.trusted_hosts is not None
-            or type(self.url_map) is not Map  # a custom map may bind differently
+            or type(self.url_map) not in (Map, ApiMap)  # a custom map may bind differently
             or self.url_map.host_matching
             or self.subdomain_matching
             or "HTTP_UPGRADE" in request.environ
@@ -621,7 +637,8 @@ class ApiFlask(Flask):
             environ.get("SERVER_PORT"),
         )
         request.host = host  # as Flask does
-        return StaticRouteAdapter(
+        adapter = StaticRouteAdapter if type(self.url_map) is ApiMap else MapAdapter
+        return adapter(
             self.url_map,
             server_name,
             "/" if script_name is None else script_name,
@@ -630,15 +647,7 @@ class ApiFlask(Flask):
             "/" if path_info is None else path_info,
             environ["REQUEST_METHOD"],
             query,
-            matches=self._static_matches(),
         )
-
-    def _static_matches(self) -> dict[tuple[str, str], Rule]:
-        """The StaticRouteAdapter cache for the URL map as it is now."""
-        url_map, rules = self.url_map, len(self.url_map._rules)
-        if self._matches_for != (url_map, rules):  # a new map, or rules added to this one
-            self._matches_for, self._matches = (url_map, rules), {}
-        return self._matches
 
     def app_context(self) -> ApiAppContext:
         """Flask's app context, as an ApiAppContext."""
@@ -685,9 +694,9 @@ class ApiFlask(Flask):
 
     def preprocess_request(self) -> Any:
         """Flask's: URL value preprocessors, then before-request hooks, app first."""
+        current = api_request()
         if not (self.url_value_preprocessors or self.before_request_funcs):
             return None  # the usual case: no hooks, and no blueprint names to work out
-        current = api_request()
         names = (None, *reversed(current.blueprints))
         for name in names:
             for url_func in self.url_value_preprocessors.get(name, ()):
@@ -744,8 +753,9 @@ class ApiFlask(Flask):
         """Flask's: teardown hooks, innermost blueprint first, then the signal."""
         if exc is _UNSET:
             exc = sys.exc_info()[1]
+        current = api_request()
         if self.teardown_request_funcs:
-            for name in chain(api_request().blueprints, (None,)):
+            for name in chain(current.blueprints, (None,)):
                 for func in reversed(self.teardown_request_funcs.get(name, ())):
                     self.ensure_sync(func)(exc)
         if request_tearing_down.receivers:

@@ -7,7 +7,7 @@ import math
 import re
 from typing import Any
 
-from myapp.core.api import ApiRequest, api_request, app_context
+from myapp.core.api import ApiRequest, api_request, current_app_context
 from myapp.core.errors import InvalidBody, UnsupportedMediaType
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]", re.ASCII)
@@ -133,4 +133,4 @@ def json_body() -> Any:
     raw = current.read_body()
     if not raw:
         raise InvalidBody("The request body is empty; send a JSON object.")
-    return parse_json(raw, app_context().app.config["JSON_MAX_DEPTH"])
+    return parse_json(raw, current_app_context().app.config["JSON_MAX_DEPTH"])

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple, TypeVar
 import redis
 from flask import Flask
 
-from myapp.core.api import ApiFlask, ApiResult, api_request, app_context
+from myapp.core.api import ApiFlask, ApiResult, api_request, current_app_context
 from myapp.core.errors import ApiException, ServiceUnavailable
 from myapp.core.limiter_backends import Backend, Limit, MemoryBackend, RedisBackend
 
@@ -196,7 +196,7 @@ class Limiter:
 
 def current_limiter() -> Limiter | None:
     """The current app's limiter, None when it has none (rate limiting disabled)."""
-    limiter: Limiter | None = app_context().app.extensions.get(EXTENSION)
+    limiter: Limiter | None = current_app_context().app.extensions.get(EXTENSION)
     return limiter
 
 

@@ -721,16 +721,39 @@ def test_direct_calls_in_a_request_context():
         lambda app: app.do_teardown_request(None),
     ],
 )
-def test_outside_a_request_each_method_says_so(call):
+@pytest.mark.parametrize("hooks", [True, False], ids=["with hooks", "without hooks"])
+def test_outside_a_request_each_method_says_so(call, hooks):
     """Called with no request, each method fails as Flask's does, never with LookupError."""
 
     def scenario(cls):
-        app = build(cls, [])
+        app = build(cls, []) if hooks else cls(__name__)
         with app.app_context(), pytest.raises(RuntimeError) as raised:
             call(app)
         return str(raised.value).splitlines()[0]  # Flask adds a paragraph of advice
 
     assert parity(scenario) == "Working outside of request context."
+
+
+def test_a_request_context_pushed_twice_tears_down_its_app_context_as_flask_does():
+    """RequestContext.pop hands Flask's own "not passed" on to the app context it pushed."""
+
+    def scenario(cls):
+        app, other = cls(__name__), Flask("other")
+        seen = []
+
+        @app.teardown_appcontext
+        def record(exc):
+            seen.append(exc)
+
+        ctx = app.test_request_context("/")
+        ctx.push()
+        with other.app_context():
+            ctx.push()  # another app's context is current, so this pushes ours again
+            ctx.pop()
+        ctx.pop()
+        return seen
+
+    assert parity(scenario) == [None, None]
 
 
 def test_nested_requests_see_their_own_request():
