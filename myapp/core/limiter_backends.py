@@ -142,7 +142,7 @@ return out
 """
 
 # What EVALSHA names the script by, as Redis works it out.
-_GCRA_SHA = hashlib.sha1(GCRA_SCRIPT.encode(), usedforsecurity=False).hexdigest()
+GCRA_SHA = hashlib.sha1(GCRA_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
 
 class RedisBackend:
@@ -167,8 +167,8 @@ class RedisBackend:
         for limit in limits:
             args += (limit.interval_us, limit.window_us)
         try:
-            reply = self.client.evalsha(_GCRA_SHA, len(limits), *args)
+            reply = self.client.evalsha(GCRA_SHA, len(limits), *args)
         except NoScriptError:  # a new, restarted or flushed Redis: load it, once
             self.client.script_load(GCRA_SCRIPT)
-            reply = self.client.evalsha(_GCRA_SHA, len(limits), *args)
+            reply = self.client.evalsha(GCRA_SHA, len(limits), *args)
         return bool(reply[0]), [int(value) for value in reply[1:]]
