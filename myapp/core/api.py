@@ -49,10 +49,9 @@ _NO_BODY = frozenset({204, 304})
 _URL_FIELDS = frozenset({"location", "content-location"})
 _BODY_FIELDS = frozenset({"content-type", "content-length"})
 Field = tuple[str, str]
-_UNSET: Any = object()  # "not passed", as Flask's teardown methods tell it from None
-# Flask's own "not passed" for context pops: RequestContext.pop hands it on to the app
-# context's pop, unresolved, when it pops a context pushed more than once.
-_FLASK_UNSET: Any = _ctx_sentinel
+# "Not passed", as teardowns tell it from None: Flask's own value for context pops,
+# which RequestContext.pop hands on, unresolved, to the app context it pushed.
+_UNSET: Any = _ctx_sentinel
 
 
 def append_fields(headers: Headers, fields: Iterable[Field]) -> None:
@@ -488,11 +487,11 @@ class ApiAppContext(AppContext):
         if appcontext_pushed.receivers:
             appcontext_pushed.send(self.app, _async_wrapper=self.app.ensure_sync)
 
-    def pop(self, exc: BaseException | None = _FLASK_UNSET) -> None:
+    def pop(self, exc: BaseException | None = _UNSET) -> None:
         """Flask's: app-context teardown (for the outermost push), unbind, `appcontext_popped`."""
         try:
             if len(self._cv_tokens) == 1:
-                if exc is _FLASK_UNSET:
+                if exc is _UNSET:
                     exc = sys.exc_info()[1]
                 self.app.do_teardown_appcontext(exc)
         finally:
