@@ -905,27 +905,12 @@ class Granian(Server):
 SERVERS: dict[str, type[Server]] = {"gunicorn": Gunicorn, "granian": Granian}
 
 
-def make_server(
-    env: Mapping[str, str],
-    scratch: Path,
-    app: str = DEFAULT_APP,
-    *,
-    recycle: bool = False,
-    graceful_timeout: int | None = None,
-    request_timeout: int | None = None,
-) -> Server:
-    """The server DRILL_SERVER names (gunicorn unless it says granian), not started yet."""
+def server_class() -> type[Server]:
+    """The server DRILL_SERVER names (gunicorn unless it says granian): build it, then start it."""
     name = os.environ.get(SERVER_VARIABLE, "gunicorn")
     if name not in SERVERS:
         raise ValueError(f"{SERVER_VARIABLE}={name!r}: choose one of {', '.join(SERVERS)}")
-    return SERVERS[name](
-        env,
-        scratch,
-        app,
-        recycle=recycle,
-        graceful_timeout=graceful_timeout,
-        request_timeout=request_timeout,
-    )
+    return SERVERS[name]
 
 
 def busy_workers(before: Mapping[int, float], after: Mapping[int, float]) -> str:

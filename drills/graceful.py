@@ -25,10 +25,10 @@ from drills.common import (
     db_column,
     init_db,
     main,
-    make_server,
     postgres_server,
     redis_server,
     run_threads,
+    server_class,
     wait_for_markers,
     workdir,
 )
@@ -54,7 +54,7 @@ def run() -> Report:
             DRILL_MARKER_DIR=markers,
         )
         init_db(env)
-        server = make_server(env, scratch, app=SLOW_APP, graceful_timeout=GRACEFUL_TIMEOUT)
+        server = server_class()(env, scratch, app=SLOW_APP, graceful_timeout=GRACEFUL_TIMEOUT)
         graceful_timeout = server.graceful_timeout
         server.start()
         try:

@@ -30,9 +30,9 @@ from drills.common import (
     examples,
     init_db,
     main,
-    make_server,
     postgres_server,
     redis_server,
+    server_class,
     sleep_until,
     wait_for_markers,
     workdir,
@@ -58,7 +58,7 @@ def run() -> Report:
         markers.mkdir()
         env = app_env(pg.url, rd.url, DRILL_SLOW_SECONDS=0, DRILL_MARKER_DIR=markers)
         init_db(env)
-        server = make_server(env, scratch, app=SLOW_APP, request_timeout=TIMEOUT)
+        server = server_class()(env, scratch, app=SLOW_APP, request_timeout=TIMEOUT)
         with server:
             stats, hung_stats = Stats(), Stats()
             step, _credentials = steady_traffic(server.port, stats)

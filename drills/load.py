@@ -27,9 +27,9 @@ from drills.common import (
     db_scalar,
     init_db,
     main,
-    make_server,
     redis_server,
     run_threads,
+    server_class,
     workdir,
 )
 
@@ -343,7 +343,7 @@ def run(database_kind: str = "postgresql", clients: int = CLIENTS) -> Report:
     with workdir() as scratch, database(database_kind, scratch) as (url, _pg), redis_server() as rd:
         env = app_env(url, rd.url)
         init_db(env)
-        with make_server(env, scratch, recycle=True) as server:
+        with server_class()(env, scratch, recycle=True) as server:
             stats = Stats()
             accounts = [Account(i, f"load{i}@example.com") for i in range(clients)]
 

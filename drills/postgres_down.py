@@ -28,11 +28,11 @@ from drills.common import (
     db_scalar,
     init_db,
     main,
-    make_server,
     ms,
     postgres_server,
     problem_defect,
     redis_server,
+    server_class,
     sleep_until,
     wait_for_markers,
     workdir,
@@ -105,7 +105,7 @@ def run() -> Report:
         markers.mkdir()
         env = app_env(pg.url, rd.url, DRILL_SLOW_SECONDS=SLOW_SECONDS, DRILL_MARKER_DIR=markers)
         init_db(env)
-        with make_server(env, scratch, app=SLOW_APP) as server:
+        with server_class()(env, scratch, app=SLOW_APP) as server:
             stats = Stats()
             slow_clients = [Client(server.port, stats) for _ in range(SLOW_READS)]
             setup = Client(server.port, Stats())

@@ -25,10 +25,10 @@ from drills.common import (
     db_scalar,
     init_db,
     main,
-    make_server,
     problem_defect,
     redis_server,
     run_threads,
+    server_class,
     workdir,
 )
 from drills.load import MIX, PASSWORD, Account, run_mix, sign_up
@@ -48,7 +48,7 @@ def run(database_kind: str = "postgresql", limit: int = LIMIT) -> Report:
     with workdir() as scratch, database(database_kind, scratch) as (url, _pg), redis_server() as rd:
         env = app_env(url, rd.url, RATELIMIT_AUTH=f"{limit}/day")
         init_db(env)
-        with make_server(env, scratch) as server:
+        with server_class()(env, scratch) as server:
             stats = Stats()
             target = Account(-1, "hammered@example.com")
             setup = Client(server.port, stats)

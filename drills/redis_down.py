@@ -27,10 +27,10 @@ from drills.common import (
     database,
     init_db,
     main,
-    make_server,
     ms,
     problem_defect,
     redis_server,
+    server_class,
     sleep_until,
     workdir,
 )
@@ -59,7 +59,7 @@ def run(database_kind: str = "postgresql") -> Report:
             RATELIMIT_STORE_RETRY_INTERVAL=RETRY_INTERVAL,
         )
         init_db(env)
-        with make_server(env, scratch) as server:
+        with server_class()(env, scratch) as server:
             stats = Stats()
             step, credentials = steady_traffic(server.port, stats)
             marks: dict[str, float] = {}

@@ -25,10 +25,10 @@ from drills.common import (
     database,
     init_db,
     main,
-    make_server,
     ms,
     percentile,
     redis_server,
+    server_class,
     sleep_until,
     workdir,
 )
@@ -55,7 +55,7 @@ def run(database_kind: str = "postgresql") -> Report:
             RATELIMIT_STORE_RETRY_INTERVAL=RETRY_INTERVAL,
         )
         init_db(env)
-        with make_server(env, scratch) as server:
+        with server_class()(env, scratch) as server:
             stats = Stats()
             step, _credentials = steady_traffic(server.port, stats)
             marks: dict[str, float] = {}

@@ -25,9 +25,9 @@ from drills.common import (
     db_column,
     init_db,
     main,
-    make_server,
     problem_defect,
     run_threads,
+    server_class,
     workdir,
 )
 from drills.load import PASSWORD
@@ -116,7 +116,7 @@ def run_round(
     """One round of concurrent writers against a fresh server on the same file."""
     stats = Stats()
     writers = [Writer(f"{round_name}-w{i}@example.com") for i in range(CLIENTS)]
-    with make_server(env, scratch) as server:
+    with server_class()(env, scratch) as server:
         # A new connection for every request, so the writers spread over every worker:
         # granian keeps a connection on the worker that accepted it, and sixteen
         # connections opened at once can land on two or three workers of five.
