@@ -44,6 +44,16 @@ class Limit:
         """The emission interval: how long one request's slot takes to refill."""
         return self.window_us // self.quota
 
+    @functools.cached_property
+    def quota_text(self) -> str:
+        """The quota as the X-RateLimit-Limit field gives it."""
+        return str(self.quota)
+
+    @functools.cached_property
+    def field_name(self) -> str:
+        """The name as the RateLimit field quotes it."""
+        return f'"{self.name}"'
+
 
 class Backend(Protocol):
     """Where TATs live: `hit` checks and, when every limit admits, records one request."""
@@ -163,12 +173,17 @@ class RedisBackend:
         The script is called by its SHA directly: redis-py's `Script` object does the
         same, but its bookkeeping cost 10-15 µs a request, measured inside requests.
         """
-        args: list[Any] = [f"{key}:{limit.name}" for limit in limits]
-        for limit in limits:
-            args += (limit.interval_us, limit.window_us)
+        if len(limits) == 1:  # the usual policy, without the lists
+            limit = limits[0]
+            args: Sequence[Any] = (f"{key}:{limit.name}", limit.interval_us, limit.window_us)
+        else:
+            args = [f"{key}:{limit.name}" for limit in limits]
+            for limit in limits:
+                args += (limit.interval_us, limit.window_us)
         try:
             reply = self.client.evalsha(GCRA_SHA, len(limits), *args)
         except NoScriptError:  # a new, restarted or flushed Redis: load it, once
             self.client.script_load(GCRA_SCRIPT)
             reply = self.client.evalsha(GCRA_SHA, len(limits), *args)
-        return bool(reply[0]), [int(value) for value in reply[1:]]
+        # Lua numbers come back as Redis integers, which redis-py gives as ints.
+        return reply[0] == 1, reply[1:]

@@ -114,11 +114,12 @@ class RateLimitState(NamedTuple):
     def headers(self) -> list[tuple[str, str]]:
         """The IETF draft RateLimit fields and the older X-RateLimit-* trio."""
         limit, remaining, reset = self.binding
+        left = str(remaining)
         return [
             ("RateLimit-Policy", policy_header(self.limits)),
-            ("RateLimit", f'"{limit.name}";r={remaining};t={reset}'),
-            ("X-RateLimit-Limit", str(limit.quota)),
-            ("X-RateLimit-Remaining", str(remaining)),
+            ("RateLimit", f"{limit.field_name};r={left};t={reset}"),
+            ("X-RateLimit-Limit", limit.quota_text),
+            ("X-RateLimit-Remaining", left),
             ("X-RateLimit-Reset", str(math.ceil(time.time()) + reset)),
         ]
 
@@ -139,7 +140,8 @@ class Limiter:
         self.backend = backend
         self.config = config
         self.default = Policy("default", "RATELIMIT_DEFAULT")
-        self._limits: dict[Policy, tuple[Limit, ...]] = {}
+        # Per policy: its limits, and the start of its keys.
+        self._policies: dict[Policy, tuple[tuple[Limit, ...], str]] = {}
         self.fail_open = config["RATELIMIT_FAIL_OPEN"]
         self.sensitive_fail_open = config["RATELIMIT_SENSITIVE_FAIL_OPEN"]
         self.retry_interval = config["RATELIMIT_STORE_RETRY_INTERVAL"]
@@ -152,21 +154,26 @@ class Limiter:
 
     def limits(self, policy: Policy) -> tuple[Limit, ...]:
         """The policy's parsed limits under this app's config (a bad spec raises)."""
-        if policy not in self._limits:
-            self._limits[policy] = policy.limits(self.config)
-        return self._limits[policy]
+        return self._policy(policy)[0]
 
-    def key(self, policy: Policy) -> str:
-        """The bucket: the authenticated identity, else the client address."""
-        identity = None if policy.by_address else self.identity_loader()
-        return f"{self.prefix}:{policy.name}:{identity or f'ip:{api_request().remote_addr}'}"
+    def _policy(self, policy: Policy) -> tuple[tuple[Limit, ...], str]:
+        entry = self._policies.get(policy)
+        if entry is None:
+            limits = policy.limits(self.config)
+            entry = self._policies[policy] = (limits, f"{self.prefix}:{policy.name}:")
+        return entry
 
     def check(self, policy: Policy) -> RateLimitState | None:
-        """Count this request; None means the store is down and the policy fails open."""
+        """Count this request; None means the store is down and the policy fails open.
+
+        The bucket is the authenticated identity, else the client address.
+        """
         if time.monotonic() >= self._down_until:
+            limits, prefix = self._policy(policy)
+            identity = None if policy.by_address else self.identity_loader()
+            key = prefix + (identity or f"ip:{api_request().remote_addr}")
             try:
-                limits = self.limits(policy)
-                allowed, until_full = self.backend.hit(self.key(policy), limits)
+                allowed, until_full = self.backend.hit(key, limits)
             except redis.RedisError as exc:
                 self._store_down(exc)
             else:
@@ -200,10 +207,12 @@ def current_limiter() -> Limiter | None:
     return limiter
 
 
-def _limited(view: F, policy: Policy) -> F:
+def _limited(view: F, policy: Policy, bound: Limiter | None = None) -> F:
+    """Wrap the view in a check; `bound` is the limiter of the one app serving it, if known."""
+
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        limiter = current_limiter()
+        limiter = bound or current_limiter()
         if limiter is None:
             return view(*args, **kwargs)
         state = limiter.check(policy)
@@ -257,7 +266,8 @@ def apply_default_limit(limiter: Limiter, view: F) -> F:
         limiter.limits(policy)
     if hasattr(view, "ratelimit_policy"):
         return view
-    return _limited(view, limiter.default)
+    # The wrapper goes to this app's URL map alone, so it may keep this app's limiter.
+    return _limited(view, limiter.default, limiter)
 
 
 def make_backend(app: Flask) -> Backend:

@@ -431,6 +431,35 @@ def test_sign_in_is_limited_per_client_address(make_app):
     assert_problem(authenticated, 429)
 
 
+def test_the_default_limit_counts_a_signed_in_caller_by_user_not_address(make_app):
+    app = make_app(RATELIMIT_DEFAULT="3/minute", RATELIMIT_AUTH="1000/minute")
+    client = app.test_client()
+    setup = {"REMOTE_ADDR": "192.0.2.50"}
+    client.post(
+        "/v1/users",
+        json={"email": "ada@example.com", "name": "Ada", "password": PASSWORD},
+        environ_base=setup,
+    )
+    token = sign_in(client, environ_base=setup).get_json()["data"]["access_token"]
+
+    # Three requests from three addresses use up one user's allowance...
+    seen = [
+        client.get("/v1/users/me", headers=bearer(token), environ_base={"REMOTE_ADDR": address})
+        for address in ("203.0.113.1", "203.0.113.2", "203.0.113.3")
+    ]
+    assert [r.status_code for r in seen] == [200, 200, 200]
+    assert [r.headers["X-RateLimit-Remaining"] for r in seen] == ["2", "1", "0"]
+    over = client.get(
+        "/v1/users/me", headers=bearer(token), environ_base={"REMOTE_ADDR": "203.0.113.4"}
+    )
+    assert_problem(over, 429)
+
+    # ...and none of an address's: a caller without a token there starts afresh.
+    anonymous = client.get("/v1/calc/add?a=1&b=2", environ_base={"REMOTE_ADDR": "203.0.113.1"})
+    assert anonymous.status_code == 200
+    assert anonymous.headers["X-RateLimit-Remaining"] == "2"
+
+
 def test_a_duplicated_password_member_is_a_400_not_a_sign_in(client):
     signup(client)
     raw = (
