@@ -6,6 +6,8 @@ import hashlib
 import logging
 import multiprocessing
 import re
+import socket
+import threading
 import time
 
 import pytest
@@ -235,11 +237,14 @@ def test_a_flushed_script_is_loaded_again_and_counting_goes_on(redis_server, red
     probe.script_flush()
 
     first = backend.hit("k", limits)
+    connections = probe.info("stats")["total_connections_received"]
     probe.script_flush()
     rest = [backend.hit("k", limits) for _ in range(3)]
 
     assert [first[0], *(allowed for allowed, _ in rest)] == [True, True, True, False]
     assert probe.script_exists(hashlib.sha1(GCRA_SCRIPT.encode()).hexdigest()) == [True]
+    # Redis's "no such script" is a whole answer: the connection goes on being used.
+    assert probe.info("stats")["total_connections_received"] == connections
 
 
 def test_redis_keys_expire_when_the_bucket_is_full_again(redis_server, redis_url):
@@ -247,6 +252,95 @@ def test_redis_keys_expire_when_the_bucket_is_full_again(redis_server, redis_url
     backend.hit("k", parse_limits("5/minute", "p"))
     ttl = redis_server.client().pttl("k:p")
     assert 0 < ttl <= 12_000
+
+
+class SlowFirstReplyRedis:
+    """Just enough of a Redis for RedisBackend: its first EVALSHA is answered late.
+
+    HELLO gets RESP3, every other command +OK. EVALSHA number n on the server is answered
+    "admitted, n microseconds", so a test can tell whose answer a check read.
+    """
+
+    def __init__(self, delay: float):
+        self.delay = delay
+        self.evalshas = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"redis://127.0.0.1:{self.listener.getsockname()[1]}/0"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection):
+        stream = connection.makefile("rb")
+        try:
+            while line := stream.readline():
+                words = [
+                    stream.read(int(stream.readline()[1:]) + 2)[:-2] for _ in range(int(line[1:]))
+                ]
+                if words[0].upper() == b"HELLO":  # redis-py's handshake, in RESP3
+                    connection.sendall(b"%1\r\n$5\r\nproto\r\n:3\r\n")
+                    continue
+                if words[0].upper() != b"EVALSHA":
+                    connection.sendall(b"+OK\r\n")
+                    continue
+                self.evalshas += 1
+                number = self.evalshas
+                if number == 1:
+                    time.sleep(self.delay)
+                connection.sendall(b"*2\r\n:1\r\n:%d\r\n" % number)
+        except OSError:
+            pass  # the client hung up
+        finally:
+            connection.close()
+
+    def close(self):
+        self.listener.close()
+
+
+@pytest.fixture
+def slow_first_reply():
+    server = SlowFirstReplyRedis(delay=0.3)
+    yield server
+    server.close()
+
+
+def test_a_timed_out_reply_is_never_read_as_a_later_answer(slow_first_reply):
+    backend = RedisBackend(slow_first_reply.url, connect_timeout=1, socket_timeout=0.1)
+    limits = parse_limits("5/minute", "p")
+    with pytest.raises(redis_lib.TimeoutError):
+        backend.hit("k", limits)
+    time.sleep(0.4)  # the late answer to the first check is sent meanwhile
+    assert backend.hit("k", limits) == (True, [2])
+
+
+class Interrupted(BaseException):
+    """Stands for what may cut a request short mid-command (SystemExit in a worker)."""
+
+
+def test_a_check_cut_short_never_leaves_its_reply_for_the_next(slow_first_reply, monkeypatch):
+    backend = RedisBackend(slow_first_reply.url, connect_timeout=1, socket_timeout=1)
+    limits = parse_limits("5/minute", "p")
+    backend.client.ping()  # the pooled connection has made its handshake
+    read = redis_lib.connection.Connection.read_response
+    calls = []
+
+    def cut_short_once(connection, *args, **kwargs):
+        calls.append(connection)
+        if len(calls) == 1:
+            raise Interrupted
+        return read(connection, *args, **kwargs)
+
+    monkeypatch.setattr(redis_lib.connection.Connection, "read_response", cut_short_once)
+    with pytest.raises(Interrupted):
+        backend.hit("k", limits)
+    # Sent at once, before the first answer has come: reading it would say 1.
+    assert backend.hit("k", limits) == (True, [2])
 
 
 def _hammer(args):
