@@ -38,6 +38,7 @@ from typing import Any
 import redis
 from werkzeug.test import EnvironBuilder
 
+from bench.frameworks.apps.flask_plain import FLOOR_SCRIPTS, bare_evalsha
 from bench.frameworks.stacks import (
     LIMITER_VARIANTS,
     STACKS,
@@ -165,17 +166,16 @@ class AsgiCase:
 
 
 class EvalshaCase:
-    """A bare redis-py EVALSHA of a trivial script: one round trip, the limiters' floor."""
+    """A bare redis-py EVALSHA in a tight loop: one round trip, a limiter's floor."""
 
-    def __init__(self, url: str):
-        self.client = redis.Redis.from_url(url)
-        self.sha = self.client.script_load("return 1")
+    def __init__(self, url: str, script: str):
+        self.call = bare_evalsha(url, script)
 
     def run(self, requests: int) -> float:
-        client, sha = self.client, self.sha
+        call = self.call
         started = time.perf_counter()
         for _ in range(requests):
-            client.evalsha(sha, 0)
+            call()
         return (time.perf_counter() - started) / requests
 
 
@@ -233,7 +233,8 @@ def build_cases(url: str, stacks: Iterable[Stack]) -> list[tuple[Row, Any]]:
                     raise ContractBroken(f"{stack.name} /limited ({variant}): status {status}")
                 label = "" if variant == "limited" else variant
                 cases.append((Row(stack.name, endpoint.key, label, stack.interface), case))
-    cases.append((Row("redis-py", "evalsha"), EvalshaCase(url)))
+    for name, script in FLOOR_SCRIPTS.items():
+        cases.append((Row("redis-py", f"evalsha {name}"), EvalshaCase(url, script)))
     return cases
 
 
@@ -298,10 +299,10 @@ def measure(
 
 def print_rows(result: dict[str, Any]) -> None:
     """A plain-text table of the figures."""
-    print(f"{'stack':<16} {'endpoint':<8} {'variant':<12} {'median us':>10} {'min us':>9}")
+    print(f"{'stack':<16} {'endpoint':<8} {'variant':<18} {'median us':>10} {'min us':>9}")
     for row in result["rows"]:
         print(
-            f"{row.stack:<16} {row.endpoint:<8} {row.variant:<12} "
+            f"{row.stack:<16} {row.endpoint:<8} {row.variant:<18} "
             f"{row.median:>10.1f} {row.minimum:>9.1f}"
         )
     for stack, trips in result["round_trips"].items():

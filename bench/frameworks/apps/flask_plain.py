@@ -21,8 +21,12 @@ from bench.frameworks.apps.common import (
     parse_page_args,
     validate_item,
 )
+from myapp.core.limiter_backends import GCRA_SCRIPT, Limit
 
 LIMIT = f"{LIMIT_PER_MINUTE} per minute"
+#: The floors' scripts: a trivial one, and myapp's limiter's own (GCRA).
+TRIVIAL_SCRIPT = "return 1"
+FLOOR_SCRIPTS = {"return 1": TRIVIAL_SCRIPT, "gcra": GCRA_SCRIPT}
 
 
 def flask_limiter(
@@ -39,18 +43,32 @@ def flask_limiter(
     return limiter.limit(LIMIT)
 
 
-def evalsha_only(redis_url: str) -> Callable[[Any], Any]:
-    """Not a limiter: one bare redis-py EVALSHA per request, the round trip any limiter pays.
+def bare_evalsha(redis_url: str, script: str) -> Callable[[], Any]:
+    """One bare redis-py EVALSHA of `script` (a FLOOR_SCRIPTS value), ready to call.
+
+    myapp's GCRA script gets a key and the arguments myapp's limiter passes it
+    under the same limit, so it does the same work inside redis-server.
+    """
+    client = redis.Redis.from_url(redis_url)
+    sha = client.script_load(script)
+    if script == GCRA_SCRIPT:
+        limit = Limit(LIMIT_PER_MINUTE, 60, "floor")
+        key_and_args = ("bench:floor", limit.interval_us, limit.window_us)
+        return functools.partial(client.evalsha, sha, 1, *key_and_args)
+    return functools.partial(client.evalsha, sha, 0)
+
+
+def evalsha_only(redis_url: str, script: str) -> Callable[[Any], Any]:
+    """Not a limiter: one bare redis-py EVALSHA of `script` per request, made in the view.
 
     Timed inside a request, it is the in-context floor of a one-round-trip limiter.
     """
-    client = redis.Redis.from_url(redis_url)
-    sha = client.script_load("return 1")
+    call = bare_evalsha(redis_url, script)
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            client.evalsha(sha, 0)
+            call()
             return view(*args, **kwargs)
 
         return wrapper
@@ -63,16 +81,17 @@ def create_app(
     *,
     ratelimit: bool = True,
     limiter_headers: bool = True,
-    only_evalsha: bool = False,
+    only_evalsha: str | None = None,
 ) -> Flask:
     """Build the app; /limited is limited in Redis only when `redis_url` is given.
 
     The keywords after `ratelimit` build the in-process benchmark's reference
-    variants: flask-limiter without headers, and a bare EVALSHA instead of a limiter.
+    variants: flask-limiter without headers, and a bare EVALSHA of one of FLOOR_SCRIPTS
+    (named by its key) instead of a limiter.
     """
     app = Flask(__name__)
     if redis_url and ratelimit and only_evalsha:
-        limit = evalsha_only(redis_url)
+        limit = evalsha_only(redis_url, FLOOR_SCRIPTS[only_evalsha])
     else:
         limit = flask_limiter(app, redis_url, ratelimit, limiter_headers)
     new_ids = itertools.count(ITEM_COUNT + 1)
