@@ -83,8 +83,6 @@ def require_admin(view: F) -> F:
 def _rate_limit_identity() -> str | None:
     # A database outage must not fail routes that never touch the database: count
     # the request by address, and let @require_auth report the outage where it matters.
-    if bearer_token() is None:  # most requests: nothing to look up
-        return None
     try:
         user = authenticated_user()
     except SQLAlchemyError:

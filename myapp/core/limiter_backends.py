@@ -182,15 +182,17 @@ class RedisBackend:
             self.client.script_load(GCRA_SCRIPT)
             reply = self._evalsha(len(limits), args)
         # Lua numbers come back as Redis integers, which redis-py gives as ints.
-        return reply[0] == 1, reply[1:]
+        until_full: list[int] = reply[1:]
+        return reply[0] == 1, until_full
 
     def _evalsha(self, numkeys: int, args: Sequence[Any]) -> Any:
         """EVALSHA on one of the client's pooled connections, sent and read directly.
 
         `client.evalsha` wraps each command in retry, telemetry and event
-        bookkeeping that cost about 20 µs inside a request (bench/ratelimit.py), and
-        with retries off it does nothing else for us; redis-py's Script object adds
-        more again. The pool, the connections, their timeouts and errors are the same.
+        bookkeeping that cost about 20 µs inside a request (bench/ratelimit.py). With
+        retries off, what it adds is redis-py's OpenTelemetry metrics, which myapp
+        does not set up, so these calls would be missing from them. The pool, the
+        connections, their timeouts and their errors are the same.
         """
         pool = self.client.connection_pool
         connection = pool.get_connection()
@@ -200,8 +202,9 @@ class RedisBackend:
         except redis.ResponseError:
             raise  # Redis answered in full: the connection is still in step
         except BaseException:
-            # Cut off mid-command (a timeout, an exception from another thread): a late
-            # reply must never be read as the answer to the next check.
+            # Cut short between sending and reading (SystemExit from a worker's abort
+            # handler, KeyboardInterrupt): the reply, when it comes, must never be read
+            # as the answer to the next check. redis-py's reads handle their own errors.
             connection.disconnect()  # type: ignore[no-untyped-call]
             raise
         finally:

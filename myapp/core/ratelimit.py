@@ -207,12 +207,10 @@ def current_limiter() -> Limiter | None:
     return limiter
 
 
-def _limited(view: F, policy: Policy, bound: Limiter | None = None) -> F:
-    """Wrap the view in a check; `bound` is the limiter of the one app serving it, if known."""
-
+def _limited(view: F, policy: Policy) -> F:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        limiter = bound or current_limiter()
+        limiter = current_limiter()
         if limiter is None:
             return view(*args, **kwargs)
         state = limiter.check(policy)
@@ -266,8 +264,7 @@ def apply_default_limit(limiter: Limiter, view: F) -> F:
         limiter.limits(policy)
     if hasattr(view, "ratelimit_policy"):
         return view
-    # The wrapper goes to this app's URL map alone, so it may keep this app's limiter.
-    return _limited(view, limiter.default, limiter)
+    return _limited(view, limiter.default)
 
 
 def make_backend(app: Flask) -> Backend:

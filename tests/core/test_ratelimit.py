@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import multiprocessing
 import re
@@ -257,27 +258,29 @@ def test_redis_keys_expire_when_the_bucket_is_full_again(redis_server, redis_url
 class SlowFirstReplyRedis:
     """Just enough of a Redis for RedisBackend: its first EVALSHA is answered late.
 
-    HELLO gets RESP3, every other command +OK. EVALSHA number n on the server is answered
-    "admitted, n microseconds", so a test can tell whose answer a check read.
+    HELLO gets RESP3, every other command +OK. The nth EVALSHA on the cth
+    connection is answered "admitted, c * 1000 + n microseconds", so a test can
+    tell which command's answer a check read; only the first connection's first
+    EVALSHA waits `delay` seconds for its answer.
     """
 
     def __init__(self, delay: float):
         self.delay = delay
-        self.evalshas = 0
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"redis://127.0.0.1:{self.listener.getsockname()[1]}/0"
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
-        while True:
+        for number in itertools.count(1):
             try:
                 connection, _ = self.listener.accept()
             except OSError:  # closed
                 return
-            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+            threading.Thread(target=self._serve, args=(connection, number), daemon=True).start()
 
-    def _serve(self, connection):
+    def _serve(self, connection, number):
         stream = connection.makefile("rb")
+        answered = 0
         try:
             while line := stream.readline():
                 words = [
@@ -289,11 +292,10 @@ class SlowFirstReplyRedis:
                 if words[0].upper() != b"EVALSHA":
                     connection.sendall(b"+OK\r\n")
                     continue
-                self.evalshas += 1
-                number = self.evalshas
-                if number == 1:
+                answered += 1
+                if number == answered == 1:
                     time.sleep(self.delay)
-                connection.sendall(b"*2\r\n:1\r\n:%d\r\n" % number)
+                connection.sendall(b"*2\r\n:1\r\n:%d\r\n" % (number * 1000 + answered))
         except OSError:
             pass  # the client hung up
         finally:
@@ -305,42 +307,43 @@ class SlowFirstReplyRedis:
 
 @pytest.fixture
 def slow_first_reply():
-    server = SlowFirstReplyRedis(delay=0.3)
+    server = SlowFirstReplyRedis(delay=1.5)
     yield server
     server.close()
 
 
 def test_a_timed_out_reply_is_never_read_as_a_later_answer(slow_first_reply):
-    backend = RedisBackend(slow_first_reply.url, connect_timeout=1, socket_timeout=0.1)
+    backend = RedisBackend(slow_first_reply.url, connect_timeout=1, socket_timeout=0.5)
     limits = parse_limits("5/minute", "p")
     with pytest.raises(redis_lib.TimeoutError):
         backend.hit("k", limits)
-    time.sleep(0.4)  # the late answer to the first check is sent meanwhile
-    assert backend.hit("k", limits) == (True, [2])
+    # The late answer (1001) is still to come on the first connection: the second
+    # check is answered on a new one.
+    assert backend.hit("k", limits) == (True, [2001])
 
 
 class Interrupted(BaseException):
-    """Stands for what may cut a request short mid-command (SystemExit in a worker)."""
+    """Stands for what may end a check between sending and reading (SystemExit)."""
 
 
 def test_a_check_cut_short_never_leaves_its_reply_for_the_next(slow_first_reply, monkeypatch):
-    backend = RedisBackend(slow_first_reply.url, connect_timeout=1, socket_timeout=1)
+    backend = RedisBackend(slow_first_reply.url, connect_timeout=1, socket_timeout=5)
     limits = parse_limits("5/minute", "p")
     backend.client.ping()  # the pooled connection has made its handshake
     read = redis_lib.connection.Connection.read_response
-    calls = []
+    reads = []
 
     def cut_short_once(connection, *args, **kwargs):
-        calls.append(connection)
-        if len(calls) == 1:
+        reads.append(connection)
+        if len(reads) == 1:
             raise Interrupted
         return read(connection, *args, **kwargs)
 
     monkeypatch.setattr(redis_lib.connection.Connection, "read_response", cut_short_once)
     with pytest.raises(Interrupted):
         backend.hit("k", limits)
-    # Sent at once, before the first answer has come: reading it would say 1.
-    assert backend.hit("k", limits) == (True, [2])
+    # On the first connection this would read the first check's late answer, 1001.
+    assert backend.hit("k", limits) == (True, [2001])
 
 
 def _hammer(args):
