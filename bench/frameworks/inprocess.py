@@ -5,13 +5,15 @@ fresh stream, response iterated and closed); FastAPI is called directly as an AS
 app, every request of a sample awaited in turn on one uvloop event loop. Each
 round times every case once, in a rotated order, so machine noise hits all
 stacks alike; a case's figure is its per-request mean within a round, and the
-report gives the median and minimum of those over the rounds.
+report gives the median and minimum of those over the rounds. The builds of
+/limited take turns request by request within each round instead of running in
+batches, so that a drift in the cost of a Redis round trip falls on all of them.
 
 The limiters' added cost is /limited with the limiter minus /limited without
-it (the same app built with `ratelimit=False`), next to a bare redis-py
-EVALSHA measured in the same rounds. Round trips per request are read from the
-server's MONITOR feed, which, unlike INFO commandstats, tells a client's
-commands from those its Lua scripts run.
+it (the same app built with `ratelimit=False`), next to bare redis-py EVALSHAs
+(of `return 1` and of myapp's limiter script) in the same rounds. Round trips
+per request are read from the server's MONITOR feed, which, unlike INFO
+commandstats, tells a client's commands from those its Lua scripts run.
 
     python bench/frameworks/inprocess.py [--quick] [--rounds 7] [--seconds 0.2]
 """
@@ -27,6 +29,7 @@ import argparse
 import asyncio
 import gc
 import io
+import random
 import secrets
 import statistics
 import time
@@ -278,11 +281,28 @@ def measure(
         case.run(50)  # warm caches, lazy middleware stacks, connection pools
         estimate = case.run(200)
         row.requests = max(50, min(100_000, int(seconds / estimate)))
+    batched = [(row, case) for row, case in cases if row.endpoint != "limited"]
+    limited = [(row, case) for row, case in cases if row.endpoint == "limited"]
+    turns = min((row.requests for row, _case in limited), default=0)
+    order = list(range(len(limited)))
+    shuffle = random.Random(8).shuffle
     for index in range(rounds):
-        shift = index % len(cases)
-        for row, case in cases[shift:] + cases[:shift]:
+        shift = index % len(batched)
+        for row, case in batched[shift:] + batched[:shift]:
             gc.collect()
             row.samples_us.append(case.run(row.requests) * 1e6)
+        # The builds of /limited take turns request by request instead, in a shuffled
+        # order: each makes a Redis round trip, whose cost drifts with the machine
+        # from one batch to the next, and their differences are the figures.
+        gc.collect()
+        spent = [0.0] * len(limited)
+        for _ in range(turns):
+            shuffle(order)
+            for i in order:
+                spent[i] += limited[i][1].run(1)
+        for (row, _case), seconds_spent in zip(limited, spent, strict=True):
+            row.requests = turns
+            row.samples_us.append(seconds_spent / turns * 1e6)
         log(f"in-process: round {index + 1}/{rounds} done ({time.monotonic() - started:.0f} s)")
     trips = {
         row.name: round_trips(case, url)
