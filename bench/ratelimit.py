@@ -32,16 +32,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from werkzeug.test import EnvironBuilder
 
+from bench.floors import TRIVIAL_SCRIPT, bare_evalsha
 from myapp import create_app
 from myapp.core.limiter_backends import GCRA_SCRIPT, GCRA_SHA
 from myapp.core.ratelimit import parse_limits
 from tests.servers import RedisServer
 
 LIMIT = "1000000/minute"  # high enough never to deny during the run
-# What the limiter passes its script under LIMIT, for the floor's calls of the same script.
-_FLOOR_LIMIT = parse_limits(LIMIT, "floor")[0]
-GCRA_ARGS = (_FLOOR_LIMIT.interval_us, _FLOOR_LIMIT.window_us)
-TRIVIAL = "return 1"
+# The floor's calls of the limiter's script get the arguments the limiter passes under LIMIT.
+FLOOR_LIMIT = parse_limits(LIMIT, "floor")[0]
 
 
 ENVIRON = EnvironBuilder(path="/v1/calc/add", query_string="a=1&b=2").get_environ()
@@ -77,18 +76,9 @@ def take_turns(apps: dict, requests: int, rng: random.Random) -> dict[str, list[
     return timings
 
 
-def bare_call(url: str, script: str):
-    """One bare redis-py EVALSHA of `script`: the limiter's own with its arguments, or not."""
-    client = redis.Redis.from_url(url)
-    sha = client.script_load(script)
-    if script == GCRA_SCRIPT:
-        return functools.partial(client.evalsha, sha, 1, "bench:floor", *GCRA_ARGS)
-    return functools.partial(client.evalsha, sha, 0)
-
-
-def bare_evalsha(url: str, script: str, requests: int) -> float:
+def tight_loop(url: str, script: str, requests: int) -> float:
     """Microseconds per bare EVALSHA of `script` in a tight loop."""
-    call = bare_call(url, script)
+    call = bare_evalsha(url, script, FLOOR_LIMIT)
     started = time.perf_counter()
     for _ in range(requests):
         call()
@@ -103,7 +93,7 @@ def with_bare_evalsha(app, url: str, script: str):
     the machine has other work and redis-server idles. The view is wrapped rather
     than given a hook, which would cost this app alone the hook loops.
     """
-    call = bare_call(url, script)
+    call = bare_evalsha(url, script, FLOOR_LIMIT)
     endpoint = app.url_map.bind("localhost").match(ENVIRON["PATH_INFO"])[0]
     view = app.view_functions[endpoint]
 
@@ -136,7 +126,7 @@ def script_times(app, url: str, requests: int) -> tuple[float, float]:
     script and what the round trip and the Python around it cost.
     """
     probe = redis.Redis.from_url(url)
-    trivial = probe.script_load(TRIVIAL)
+    trivial = probe.script_load(TRIVIAL_SCRIPT)
     run(app, 10)  # script loaded
     saved = probe.config_get("slowlog-*")
     probe.config_set("slowlog-log-slower-than", 0)
@@ -185,18 +175,18 @@ def main() -> None:
             "memory": create_app(base),
             "redis": create_app({**base, "REDIS_URL": url}),
         }
-        for name, script in (("EVALSHA gcra", GCRA_SCRIPT), ("EVALSHA 1", TRIVIAL)):
+        for name, script in (("EVALSHA gcra", GCRA_SCRIPT), ("EVALSHA 1", TRIVIAL_SCRIPT)):
             apps[name] = with_bare_evalsha(create_app(unlimited), url, script)
         for app in apps.values():
             run(app, 200)  # warm up
         samples: dict[str, list[float]] = {name: [] for name in apps}
-        tight: dict[str, list[float]] = {GCRA_SCRIPT: [], TRIVIAL: []}
+        tight: dict[str, list[float]] = {GCRA_SCRIPT: [], TRIVIAL_SCRIPT: []}
         rng = random.Random(args.seed)
         for _ in range(args.rounds):
             for name, timings in take_turns(apps, args.requests, rng).items():
                 samples[name] += timings
             for script, figures in tight.items():
-                figures.append(bare_evalsha(url, script, args.requests))
+                figures.append(tight_loop(url, script, args.requests))
         trips = round_trips(apps["redis"], url, 1000)
         script_us, trivial_us = script_times(apps["redis"], url, 2000)
     finally:
@@ -221,7 +211,7 @@ def main() -> None:
     over_same_script = redis_added - (statistics.median(samples["EVALSHA gcra"]) - base_us)
     for label, script, name in (
         ("the limiter's GCRA script", GCRA_SCRIPT, "EVALSHA gcra"),
-        ("'return 1'", TRIVIAL, "EVALSHA 1"),
+        ("'return 1'", TRIVIAL_SCRIPT, "EVALSHA 1"),
     ):
         loop_us = statistics.median(tight[script])
         in_request_us = statistics.median(samples[name]) - base_us

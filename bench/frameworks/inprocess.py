@@ -41,7 +41,8 @@ from typing import Any
 import redis
 from werkzeug.test import EnvironBuilder
 
-from bench.frameworks.apps.flask_plain import FLOOR_SCRIPTS, bare_evalsha
+from bench.floors import bare_evalsha
+from bench.frameworks.apps.flask_plain import FLOOR_LIMIT, FLOOR_SCRIPTS
 from bench.frameworks.stacks import (
     LIMITER_VARIANTS,
     STACKS,
@@ -172,7 +173,7 @@ class EvalshaCase:
     """A bare redis-py EVALSHA in a tight loop: one round trip, a limiter's floor."""
 
     def __init__(self, url: str, script: str):
-        self.call = bare_evalsha(url, script)
+        self.call = bare_evalsha(url, script, FLOOR_LIMIT)
 
     def run(self, requests: int) -> float:
         call = self.call
@@ -284,6 +285,8 @@ def measure(
     batched = [(row, case) for row, case in cases if row.endpoint != "limited"]
     limited = [(row, case) for row, case in cases if row.endpoint == "limited"]
     turns = min((row.requests for row, _case in limited), default=0)
+    for row, _case in limited:
+        row.requests = turns
     order = list(range(len(limited)))
     shuffle = random.Random(8).shuffle
     for index in range(rounds):
@@ -301,7 +304,6 @@ def measure(
             for i in order:
                 spent[i] += limited[i][1].run(1)
         for (row, _case), seconds_spent in zip(limited, spent, strict=True):
-            row.requests = turns
             row.samples_us.append(seconds_spent / turns * 1e6)
         log(f"in-process: round {index + 1}/{rounds} done ({time.monotonic() - started:.0f} s)")
     trips = {

@@ -7,11 +7,11 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-import redis
 from flask import Flask, jsonify, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from bench.floors import TRIVIAL_SCRIPT, bare_evalsha
 from bench.frameworks.apps.common import (
     ITEM_COUNT,
     ITEMS,
@@ -25,8 +25,9 @@ from myapp.core.limiter_backends import GCRA_SCRIPT, Limit
 
 LIMIT = f"{LIMIT_PER_MINUTE} per minute"
 #: The floors' scripts: a trivial one, and myapp's limiter's own (GCRA).
-TRIVIAL_SCRIPT = "return 1"
 FLOOR_SCRIPTS = {"return 1": TRIVIAL_SCRIPT, "gcra": GCRA_SCRIPT}
+#: The limit the GCRA floor's arguments come from: myapp's limit on /limited.
+FLOOR_LIMIT = Limit(LIMIT_PER_MINUTE, 60, "floor")
 
 
 def flask_limiter(
@@ -43,27 +44,12 @@ def flask_limiter(
     return limiter.limit(LIMIT)
 
 
-def bare_evalsha(redis_url: str, script: str) -> Callable[[], Any]:
-    """One bare redis-py EVALSHA of `script` (a FLOOR_SCRIPTS value), ready to call.
-
-    myapp's GCRA script gets a key and the arguments myapp's limiter passes it
-    under the same limit, so it does the same work inside redis-server.
-    """
-    client = redis.Redis.from_url(redis_url)
-    sha = client.script_load(script)
-    if script == GCRA_SCRIPT:
-        limit = Limit(LIMIT_PER_MINUTE, 60, "floor")
-        key_and_args = ("bench:floor", limit.interval_us, limit.window_us)
-        return functools.partial(client.evalsha, sha, 1, *key_and_args)
-    return functools.partial(client.evalsha, sha, 0)
-
-
 def evalsha_only(redis_url: str, script: str) -> Callable[[Any], Any]:
     """Not a limiter: one bare redis-py EVALSHA of `script` per request, made in the view.
 
     Timed inside a request, it is the in-context floor of a one-round-trip limiter.
     """
-    call = bare_evalsha(redis_url, script)
+    call = bare_evalsha(redis_url, script, FLOOR_LIMIT)
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
