@@ -169,13 +169,9 @@ class RedisBackend:
 
     def hit(self, key: str, limits: Sequence[Limit]) -> tuple[bool, list[int]]:
         """Check and record one request against every limit in one round trip."""
-        if len(limits) == 1:  # the usual policy, without the lists
-            limit = limits[0]
-            args: Sequence[Any] = (f"{key}:{limit.name}", limit.interval_us, limit.window_us)
-        else:
-            args = [f"{key}:{limit.name}" for limit in limits]
-            for limit in limits:
-                args += (limit.interval_us, limit.window_us)
+        args: list[Any] = [f"{key}:{limit.name}" for limit in limits]
+        for limit in limits:
+            args += (limit.interval_us, limit.window_us)
         try:
             reply = self._evalsha(len(limits), args)
         except NoScriptError:  # a new, restarted or flushed Redis: load it, once
