@@ -35,7 +35,7 @@ from werkzeug.test import EnvironBuilder
 from bench.floors import TRIVIAL_SCRIPT, bare_evalsha
 from myapp import create_app
 from myapp.core.limiter_backends import GCRA_SCRIPT, GCRA_SHA
-from myapp.core.ratelimit import parse_limits
+from myapp.core.policies import parse_limits
 from tests.servers import RedisServer
 
 LIMIT = "1000000/minute"  # high enough never to deny during the run

@@ -27,8 +27,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 import myapp
-from myapp.core import ApiFlask, ApiResult, Email, Number, dataschema
-from myapp.core.api import current_request_id
+from myapp.core import ApiFlask, ApiResult, Email, Number, current_request_id, dataschema
 from myapp.db import get_session
 from myapp.models import User
 from myapp.services.users import create_user

@@ -8,8 +8,13 @@ from typing import Any
 from myapp.auth import register_auth
 from myapp.cli import register_cli
 from myapp.config import load_config
-from myapp.core import ApiFlask, register_blueprints, register_error_handlers
-from myapp.core.api import trust_proxy_hops
+from myapp.core import (
+    ApiFlask,
+    register_blueprints,
+    register_error_handlers,
+    register_fast_path,
+    trust_proxy_hops,
+)
 from myapp.core.logs import register_logging
 from myapp.core.ratelimit import register_ratelimit
 from myapp.core.watchdog import register_watchdog
@@ -19,16 +24,17 @@ __version__ = "0.1.0"
 
 
 def create_app(config: Mapping[str, Any] | object | None = None) -> ApiFlask:
-    """Build the application: config, proxies, errors, limits, database, auth, blueprints."""
+    """Build the application: config, logs, proxies, errors, database, routes, limits, auth."""
     app = ApiFlask(__name__, instance_relative_config=True, static_folder=None)
     load_config(app, config)
     register_logging(app)
+    register_fast_path(app)
     trust_proxy_hops(app, app.config["TRUSTED_PROXY_HOPS"])
     register_watchdog(app)
     register_error_handlers(app)
-    register_ratelimit(app)
     register_database(app)
-    register_auth(app)
     register_cli(app)
     register_blueprints(app, "myapp.blueprints")
+    register_ratelimit(app)
+    register_auth(app)
     return app

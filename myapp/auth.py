@@ -10,8 +10,7 @@ from typing import Any, TypeVar, cast
 from flask import Flask, g
 from sqlalchemy.exc import SQLAlchemyError
 
-from myapp.core import Forbidden, Unauthorized
-from myapp.core.api import api_request
+from myapp.core import Forbidden, Unauthorized, api_request
 from myapp.core.ratelimit import EXTENSION as RATELIMIT
 from myapp.db import get_session
 from myapp.models import User

@@ -18,8 +18,8 @@ from flask import Flask, Response, current_app, g, request
 from sqlalchemy import BigInteger, Engine, Integer, create_engine, event, exc, text
 from sqlalchemy.orm import DeclarativeBase, Session
 
-from myapp.core.api import ApiFlask, current_app_context
-from myapp.core.errors import ServiceUnavailable, render_problem
+from myapp.core import ApiFlask, ServiceUnavailable
+from myapp.core.errors import render_problem
 
 EXTENSION = "db"
 #: The engine writing requests use: on SQLite, one that begins with BEGIN IMMEDIATE.
@@ -109,9 +109,7 @@ def get_session() -> Session:
 
 
 def _close_session(_error: BaseException | None) -> None:
-    session: Session | None = current_app_context().g.pop(
-        "db_session", None
-    )  # `g`, on every request
+    session: Session | None = g.pop("db_session", None)
     if session is None:
         return
     try:

@@ -6,6 +6,18 @@ import json
 import re
 from typing import Any
 
+from myapp.core import ApiFlask, register_fast_path
+
+
+class FastApiFlask(ApiFlask):
+    """A bare ApiFlask with the guarded fast path installed, as create_app installs it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        register_fast_path(self)
+        assert self.fast_path, "the installed libraries are outside the fast path's range"
+
+
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 PROBLEM_MEMBERS = {"type", "title", "status", "detail", "request_id"}
 # Words that must never reach a client's body (contract section 1).

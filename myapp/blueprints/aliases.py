@@ -9,11 +9,11 @@ from datetime import datetime
 from typing import Any
 
 import voluptuous as vol
-from flask import Blueprint, current_app, url_for
+from flask import Blueprint, current_app
 
 from myapp.auth import current_user, require_admin, require_auth
 from myapp.core import ApiResult, Boolean, Email, NotFound, String, dataschema, queryschema
-from myapp.core.conditional import conditional, require_match, with_etag
+from myapp.core.conditional import add_etag, conditional, require_match, with_etag
 from myapp.core.openapi import documents
 from myapp.core.pagination import CURSOR_QUERY, CursorResult, decode_cursor, encode_cursor
 from myapp.db import get_session
@@ -97,8 +97,7 @@ def create_alias(data: dict[str, Any]) -> ApiResult:
         quota=config["ALIAS_QUOTA"],
         **data,
     )
-    location = url_for("aliases.get_alias", alias_id=alias.id, _external=True)
-    return with_etag(alias.to_dict(), status=201, headers={"Location": location})
+    return add_etag(ApiResult.created(alias.to_dict(), "aliases.get_alias", alias_id=alias.id))
 
 
 @bp.get("")

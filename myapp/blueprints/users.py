@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import voluptuous as vol
-from flask import Blueprint, current_app, url_for
+from flask import Blueprint, current_app
 
 from myapp.auth import current_user, require_admin, require_auth
 from myapp.core import ApiResult, Email, NotFound, String, dataschema, queryschema
@@ -41,8 +41,7 @@ def create_user(data: dict[str, Any]) -> ApiResult:
     user = users.create_user(
         get_session(), hash_method=current_app.config["PASSWORD_HASH_METHOD"], **data
     )
-    location = url_for("users.get_user", user_id=user.id, _external=True)
-    return ApiResult(user.to_dict(), status=201, headers={"Location": location})
+    return ApiResult.created(user.to_dict(), "users.get_user", user_id=user.id)
 
 
 @bp.get("")

@@ -1,6 +1,13 @@
-"""The reusable API layer: anything built on myapp gets these, and they import no domain code."""
+"""The reusable API layer: anything built on myapp gets these, and they import no domain code.
 
-from myapp.core.api import ApiFlask, ApiResult
+A request's path through it, one module a step: request.py (ApiRequest, the body),
+routing.py (the URL map), ratelimit.py (the limit), validation.py (@dataschema,
+@queryschema), result.py (ApiResult), app.py (ApiFlask.make_response),
+response.py (JSON on the wire), errors.py (every failure as a problem).
+fastpath/ holds the one guarded layer that mirrors the libraries' internals.
+"""
+
+from myapp.core.app import ApiFlask, trust_proxy_hops
 from myapp.core.discovery import register_blueprints
 from myapp.core.errors import (
     ApiException,
@@ -17,12 +24,18 @@ from myapp.core.errors import (
     ValidationFailed,
     register_error_handlers,
 )
+from myapp.core.fastpath import register_fast_path
+from myapp.core.request import ApiRequest, api_request, current_request_id
+from myapp.core.response import ApiResponse, dump_json
+from myapp.core.result import ApiResult, ListResult
 from myapp.core.validation import dataschema, queryschema
 from myapp.core.validators import Boolean, Email, Integer, Number, String
 
 __all__ = [
     "ApiException",
     "ApiFlask",
+    "ApiRequest",
+    "ApiResponse",
     "ApiResult",
     "BadRequest",
     "Boolean",
@@ -32,6 +45,7 @@ __all__ = [
     "Integer",
     "InvalidBody",
     "InvalidParameters",
+    "ListResult",
     "NotFound",
     "Number",
     "PreconditionFailed",
@@ -40,8 +54,13 @@ __all__ = [
     "Unauthorized",
     "UnsupportedMediaType",
     "ValidationFailed",
+    "api_request",
+    "current_request_id",
     "dataschema",
+    "dump_json",
     "queryschema",
     "register_blueprints",
     "register_error_handlers",
+    "register_fast_path",
+    "trust_proxy_hops",
 ]

@@ -11,8 +11,9 @@ from typing import Any
 
 from flask import request
 
-from myapp.core.api import ApiResult, dump_json
 from myapp.core.errors import PreconditionFailed
+from myapp.core.response import dump_json
+from myapp.core.result import ApiResult
 
 
 def etag_of(value: Any) -> str:
@@ -20,11 +21,15 @@ def etag_of(value: Any) -> str:
     return hashlib.sha256(dump_json(value)).hexdigest()[:32]
 
 
-def with_etag(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> ApiResult:
-    """A result carrying its representation's strong ETag (for after a write, too)."""
-    result = ApiResult(value, status, headers)
-    result.headers["ETag"] = f'"{etag_of(value)}"'
+def add_etag(result: ApiResult) -> ApiResult:
+    """Give a result its representation's strong ETag (for after a write, too)."""
+    result.headers["ETag"] = f'"{etag_of(result.value)}"'
     return result
+
+
+def with_etag(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> ApiResult:
+    """A result carrying its representation's strong ETag."""
+    return add_etag(ApiResult(value, status, headers))
 
 
 def conditional(value: Any) -> ApiResult:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from http import HTTPStatus
+from typing import Any, cast
 
 from flask import Flask, Response, current_app, request
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
-from werkzeug.http import HTTP_STATUS_CODES
 
-from myapp.core.api import api_request, current_request_id, json_response
+from myapp.core.request import api_request, current_request_id
+from myapp.core.response import ApiResponse
 
 PROBLEM_MIMETYPE = "application/problem+json"
 # A few Werkzeug descriptions mark words up with <code>; problem details are plain text.
@@ -51,7 +52,7 @@ class ApiException(Exception):
         """Return the RFC 9457 members of this problem, in a stable order."""
         body: dict[str, Any] = {
             "type": type_base + self.type if self.type else "about:blank",
-            "title": self.title or HTTP_STATUS_CODES.get(self.status, "Unknown Error"),
+            "title": self.title or _status_phrase(self.status),
             "status": self.status,
             "detail": self.detail,
             "instance": instance,
@@ -61,6 +62,14 @@ class ApiException(Exception):
         if self.errors is not None:
             body["errors"] = self.errors
         return body
+
+
+def _status_phrase(status: int) -> str:
+    """The HTTP status phrase ("Not Found"), as RFC 9110 names it."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown Error"
 
 
 class BadRequest(ApiException):
@@ -166,7 +175,8 @@ def render_problem(error: ApiException) -> Response:
     """Render an ApiException as an application/problem+json response."""
     current = api_request()
     body = error.problem(current_app.config["PROBLEM_TYPE_BASE"], current.path, current.request_id)
-    return json_response(body, error.status, error.headers, PROBLEM_MIMETYPE)
+    response_class = cast(type[ApiResponse], current_app.response_class)
+    return response_class.for_document(body, error.status, error.headers, PROBLEM_MIMETYPE)
 
 
 def from_http_exception(error: HTTPException) -> ApiException:

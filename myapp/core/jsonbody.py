@@ -7,8 +7,10 @@ import math
 import re
 from typing import Any
 
-from myapp.core.api import ApiRequest, api_request, current_app_context
+from flask import current_app
+
 from myapp.core.errors import InvalidBody, UnsupportedMediaType
+from myapp.core.request import ApiRequest, api_request
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]", re.ASCII)
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -133,4 +135,4 @@ def json_body() -> Any:
     raw = current.read_body()
     if not raw:
         raise InvalidBody("The request body is empty; send a JSON object.")
-    return parse_json(raw, current_app_context().app.config["JSON_MAX_DEPTH"])
+    return parse_json(raw, current_app.config["JSON_MAX_DEPTH"])

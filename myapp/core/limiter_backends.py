@@ -182,26 +182,14 @@ class RedisBackend:
         return reply[0] == 1, until_full
 
     def _evalsha(self, numkeys: int, args: Sequence[Any]) -> Any:
-        """EVALSHA on one of the client's pooled connections, sent and read directly.
-
-        `client.evalsha` wraps each command in retry, telemetry and event
-        bookkeeping that cost about 20 µs inside a request (bench/ratelimit.py). With
-        retries off, what it adds is redis-py's OpenTelemetry metrics, which myapp
-        does not set up, so these calls would be missing from them. The pool, the
-        connections, their timeouts and their errors are the same.
-        """
-        pool = self.client.connection_pool
-        connection = pool.get_connection()
+        """EVALSHA of the limiter's script (myapp.core.fastpath sends it more directly)."""
         try:
-            connection.send_command("EVALSHA", GCRA_SHA, numkeys, *args)  # type: ignore[no-untyped-call]
-            return connection.read_response()
-        except redis.ResponseError:
-            raise  # Redis answered in full: the connection is still in step
+            return self.client.evalsha(GCRA_SHA, numkeys, *args)
+        except Exception:
+            raise  # redis-py keeps or drops the connection as the error needs
         except BaseException:
             # Cut short between sending and reading (SystemExit from a worker's abort
-            # handler, KeyboardInterrupt): the reply, when it comes, must never be read
-            # as the answer to the next check. redis-py's reads handle their own errors.
-            connection.disconnect()  # type: ignore[no-untyped-call]
+            # handler, KeyboardInterrupt): redis-py puts the connection back with the
+            # reply still to come, which must never be read as the next check's answer.
+            self.client.connection_pool.disconnect()
             raise
-        finally:
-            pool.release(connection)

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from flask import Flask, Response, has_request_context
 
-from myapp.core.api import api_request
+from myapp.core.request import api_request
 
 ACCESS_LOGGER = "myapp.access"  # a child of the app's logger ("myapp")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -142,26 +142,17 @@ class _Listener(QueueListener):
         #: The queue requests put on (typed, unlike QueueListener.queue).
         self.records = records
         self.output = output
+        # JSON access lines come ready-made: written by a handler that adds nothing.
+        self.lines = _StderrHandler()
+        self.lines.setFormatter(logging.Formatter("%(message)s"))
 
     def handle(self, record: Any) -> None:
         if not isinstance(record, AccessEntry):
             super().handle(record)
         elif isinstance(self.output.formatter, JsonFormatter):
-            self._write(access_json(record))
+            self.lines.handle(logging.makeLogRecord({"msg": access_json(record)}))
         else:
             super().handle(access_record(record))
-
-    def _write(self, line: str) -> None:
-        # What StreamHandler.emit does with a record once it has formatted it.
-        output = self.output
-        output.acquire()
-        try:
-            output.stream.write(line + output.terminator)
-            output.flush()
-        except Exception:
-            output.handleError(logging.makeLogRecord({"msg": line}))
-        finally:
-            output.release()
 
 
 _listener: _Listener | None = None

@@ -16,11 +16,14 @@ from flask import Flask
 from werkzeug.routing import Rule
 from werkzeug.routing.converters import IntegerConverter, NumberConverter
 
-from myapp.core.api import IdConverter
+from myapp.core.ratelimit import current_limiter, route_policy
+from myapp.core.routing import IdConverter
 from myapp.core.schema import to_json_schema
 
 F = TypeVar("F", bound=Callable[..., Any])
 _ARGUMENT = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+# A rule's argument with its converter's name (and arguments), as Werkzeug reads it.
+_CONVERTER = re.compile(r"<(?:([a-zA-Z_][a-zA-Z0-9_]*)(?:\((?:[^)]*)\))?:)?([^<>]+)>")
 _SKIPPED_METHODS = {"HEAD", "OPTIONS"}
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 #: Why each problem status can happen, as the document says it.
@@ -69,17 +72,22 @@ def documents(
     return decorator
 
 
-def _path_parameter(rule: Rule, name: str) -> dict[str, Any]:
-    converter = rule._converters.get(name)
-    if isinstance(converter, IdConverter):
-        schema: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
-    elif isinstance(converter, IntegerConverter):
-        schema = {"type": "integer"}
-    elif isinstance(converter, NumberConverter):
-        schema = {"type": "number"}
-    else:
-        schema = {"type": "string"}
-    return {"name": name, "in": "path", "required": True, "schema": schema}
+def _path_parameters(rule: Rule) -> list[dict[str, Any]]:
+    """The rule's arguments, typed by the converter classes the URL map names."""
+    converters = rule.map.converters
+    parameters = []
+    for converter_name, name in _CONVERTER.findall(rule.rule):
+        converter = converters.get(converter_name or "default", object)
+        if issubclass(converter, IdConverter):
+            schema: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+        elif issubclass(converter, IntegerConverter):
+            schema = {"type": "integer"}
+        elif issubclass(converter, NumberConverter):
+            schema = {"type": "number"}
+        else:
+            schema = {"type": "string"}
+        parameters.append({"name": name, "in": "path", "required": True, "schema": schema})
+    return parameters
 
 
 def _query_parameters(schema: Any) -> list[dict[str, Any]]:
@@ -122,7 +130,7 @@ def _success(view: Any) -> tuple[str, dict[str, Any]]:
     }
 
 
-def _problem_statuses(rule: Rule, view: Any, method: str) -> set[int]:
+def _problem_statuses(app: Flask, rule: Rule, view: Any, method: str) -> set[int]:
     info = getattr(view, "openapi", {})
     statuses = set(info.get("errors", ()))
     if rule.arguments:
@@ -135,7 +143,8 @@ def _problem_statuses(rule: Rule, view: Any, method: str) -> set[int]:
         statuses |= {401, 503}  # the token lookup needs the database
     if getattr(view, "requires_admin", False):
         statuses.add(403)
-    policy = getattr(view, "ratelimit_policy", None)
+    limiter = current_limiter()
+    policy = route_policy(app, limiter, rule.endpoint) if limiter is not None else None
     if policy is not None:
         statuses.add(429)
         if policy.sensitive:
@@ -147,7 +156,7 @@ def _problem_statuses(rule: Rule, view: Any, method: str) -> set[int]:
 
 def _operation(app: Flask, rule: Rule, method: str) -> dict[str, Any]:
     view: Any = app.view_functions[rule.endpoint]
-    parameters = [_path_parameter(rule, name) for name in _ARGUMENT.findall(rule.rule)]
+    parameters = _path_parameters(rule)
     if getattr(view, "query_schema", None) is not None:
         parameters += _query_parameters(view.query_schema)
     operation: dict[str, Any] = {
@@ -168,7 +177,7 @@ def _operation(app: Flask, rule: Rule, method: str) -> dict[str, Any]:
     info = getattr(view, "openapi", {})
     if info.get("etag") and method == "GET":
         operation["responses"]["304"] = {"description": "Not modified (If-None-Match)."}
-    for status in sorted(_problem_statuses(rule, view, method)):
+    for status in sorted(_problem_statuses(app, rule, view, method)):
         operation["responses"][str(status)] = {"$ref": f"#/components/responses/{status}"}
     return operation
 

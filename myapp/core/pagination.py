@@ -16,8 +16,9 @@ from flask import current_app, request
 from itsdangerous import BadData, URLSafeSerializer
 from werkzeug.sansio.utils import get_current_url
 
-from myapp.core.api import ApiResult, api_request
 from myapp.core.errors import InvalidParameters
+from myapp.core.request import api_request
+from myapp.core.result import ListResult
 from myapp.core.validators import Integer, String
 
 MAX_PER_PAGE = 100
@@ -102,20 +103,14 @@ def url_template(vary: str, /, **fixed: Any) -> Callable[[Any], str]:
     return lambda value: head + _query_value(value) + tail
 
 
-def link_header(links: dict[str, str]) -> str:
-    """Format links as an RFC 8288 Link header value."""
-    return ", ".join(f'<{url}>; rel="{rel}"' for rel, url in links.items())
-
-
-class PageResult(ApiResult):
+class PageResult(ListResult):
     """One page of a page-number list: `data`, `meta` (page, per_page, total, pages), links."""
 
-    __slots__ = ("links", "meta")
+    __slots__ = ()
 
     def __init__(self, items: list[Any], *, page: int, per_page: int, total: int):
-        super().__init__(items)
         pages = math.ceil(total / per_page)
-        self.meta = {"page": page, "per_page": per_page, "total": total, "pages": pages}
+        meta = {"page": page, "per_page": per_page, "total": total, "pages": pages}
         last = max(pages, 1)
         url = url_template("page", per_page=per_page)
         links = {"self": url(page), "first": url(1)}
@@ -124,12 +119,7 @@ class PageResult(ApiResult):
         if page < pages:
             links["next"] = url(page + 1)
         links["last"] = url(last)
-        self.links = links
-        self.headers["Link"] = link_header(links)
-
-    def envelope(self) -> dict[str, Any]:
-        """The list document: data, meta and links."""
-        return {"data": self.value, "meta": self.meta, "links": self.links}
+        super().__init__(items, meta, links)
 
 
 #: The query schema of cursor lists; merge it into a route's own @queryschema.
@@ -166,22 +156,17 @@ def decode_cursor(token: str, scope: str) -> list[Any]:
     return position
 
 
-class CursorResult(ApiResult):
+class CursorResult(ListResult):
     """One page of a keyset list: `data`, `meta` (limit, has_more, next_cursor), links."""
 
-    __slots__ = ("links", "meta")
+    __slots__ = ()
 
     def __init__(self, items: list[Any], *, limit: int, next_cursor: str | None):
-        super().__init__(items)
-        self.meta: dict[str, Any] = {"limit": limit, "has_more": next_cursor is not None}
+        meta: dict[str, Any] = {"limit": limit, "has_more": next_cursor is not None}
         url = url_maker("limit", "cursor")
         cursor = request.args.get("cursor")
-        self.links = {"self": url(limit=limit, cursor=cursor) if cursor else url(limit=limit)}
+        links = {"self": url(limit=limit, cursor=cursor) if cursor else url(limit=limit)}
         if next_cursor is not None:
-            self.meta["next_cursor"] = next_cursor
-            self.links["next"] = url(limit=limit, cursor=next_cursor)
-        self.headers["Link"] = link_header(self.links)
-
-    def envelope(self) -> dict[str, Any]:
-        """The list document: data, meta and links."""
-        return {"data": self.value, "meta": self.meta, "links": self.links}
+            meta["next_cursor"] = next_cursor
+            links["next"] = url(limit=limit, cursor=next_cursor)
+        super().__init__(items, meta, links)

@@ -7,15 +7,17 @@ import functools
 import inspect
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 import voluptuous as vol
+from flask import current_app
 
-from myapp.core.api import api_request
+from myapp.core.app import ApiFlask
 from myapp.core.errors import InvalidBody, InvalidParameters, ValidationFailed
-from myapp.core.fastvalidate import Check, Miss, plan
+from myapp.core.fastpath import Check, Miss, schema_plan
 from myapp.core.jsonbody import json_body
+from myapp.core.request import api_request
 from myapp.core.validators import Boolean, Integer, Number, String
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -93,8 +95,11 @@ def _summary(count: int, noun: str) -> str:
 
 
 def _run(schema: vol.Schema, fast: Check | None, value: Any) -> Any:
-    """The schema's answer: through its plan when the value is valid, else voluptuous's own."""
-    if fast is not None:
+    """The schema's answer: through its plan when the value is valid, else voluptuous's own.
+
+    The plan is used only where the app's fast path covers voluptuous.
+    """
+    if fast is not None and "voluptuous" in cast(ApiFlask, current_app).fast_path:
         try:
             return fast(value)
         except Miss:
@@ -105,7 +110,7 @@ def _run(schema: vol.Schema, fast: Check | None, value: Any) -> Any:
 def validate_body(schema: vol.Schema, value: Any, fast: Check | None = None) -> Any:
     """Validate a parsed JSON body, raising 400 for a non-object and 422 for schema failures.
 
-    `fast` is the schema's plan (`myapp.core.fastvalidate`), when it has one.
+    `fast` is the schema's plan (`myapp.core.fastpath.schema_plan`), when it has one.
     """
     if not isinstance(value, dict):
         raise InvalidBody("The request body must be a JSON object.")
@@ -152,7 +157,7 @@ def _inject(kwargs: dict[str, Any], arg: str, value: Any) -> None:
 def dataschema(schema: Any, *, arg: str = "data") -> Callable[[F], F]:
     """Validate the JSON body against `schema` and pass the result to the view as `arg`."""
     compiled = compile_schema(schema)
-    fast = plan(compiled)
+    fast = schema_plan(compiled)
 
     def decorator(view: F) -> F:
         _check_argument(view, arg)
@@ -171,7 +176,7 @@ def dataschema(schema: Any, *, arg: str = "data") -> Callable[[F], F]:
 def queryschema(schema: Any, *, arg: str = "query") -> Callable[[F], F]:
     """Validate query parameters against `schema` (builtin types coerce from text)."""
     compiled = compile_schema(schema, coerce=True)
-    fast = plan(compiled)
+    fast = schema_plan(compiled)
 
     def decorator(view: F) -> F:
         _check_argument(view, arg)

@@ -1,12 +1,14 @@
 """ApiFlask's request cycle, held to Flask's own.
 
-ApiFlask replaces Flask's full_dispatch_request, finalize_request, preprocess_request,
-dispatch_request, process_response, do_teardown_request, do_teardown_appcontext and
-its app context's push and pop with leaner versions. Each test here runs one scenario
-on a plain `flask.Flask` and on a bare `ApiFlask` built by the same factory, and holds
-ApiFlask's observable sequence of URL value preprocessors, hooks, views, signals,
-statuses and routing headers to Flask's. Only ApiFlask's documented differences are
-left out of the comparison: its standard headers, its JSON envelope, 204 rather than
+The fast path (myapp/core/fastpath/flask_cycle.py) replaces Flask's
+full_dispatch_request, finalize_request, preprocess_request, dispatch_request,
+process_response, do_teardown_request, do_teardown_appcontext and its app context's
+push and pop with leaner versions. Each test here runs one scenario on a plain
+`flask.Flask`, on a bare `ApiFlask` (Flask's own cycle) and on one with the fast path
+installed, built by the same factory, and holds both ApiFlasks' observable sequence
+of URL value preprocessors, hooks, views, signals, statuses and routing headers to
+Flask's. Only ApiFlask's documented differences are left out of the comparison: its
+standard headers (its own last after-request hook), its JSON envelope, 204 rather than
 200 for OPTIONS and bodiless redirects.
 """
 
@@ -40,6 +42,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response as BaseResponse
 
 from myapp.core import ApiFlask
+from tests.helpers import FastApiFlask
 
 CHILD = "/parent/child/items/5/en"
 SIGNALS = (
@@ -78,11 +81,15 @@ class Unhandled(Exception):
     """Raised by a hook or view; nothing handles it."""
 
 
+#: ApiFlask on Flask's own cycle, and with the fast path's copy of it.
+API_CLASSES = (ApiFlask, FastApiFlask)
+
+
 def parity(scenario):
-    """Run `scenario(cls)` on Flask, then on ApiFlask; hold ApiFlask to Flask; return it."""
+    """Run `scenario(cls)` on Flask, then on both ApiFlasks; hold them to Flask; return it."""
     theirs = scenario(Flask)
-    ours = scenario(ApiFlask)
-    assert ours == theirs
+    for cls in API_CLASSES:
+        assert scenario(cls) == theirs, cls.__name__
     return theirs
 
 
@@ -599,10 +606,10 @@ def test_routing_answers(method, path, expected):
 def test_automatic_options_statuses():
     """The one routing difference, documented: Flask answers OPTIONS 200, ApiFlask 204."""
     statuses = [
-        build(cls, []).test_client().options(CHILD).status_code for cls in (Flask, ApiFlask)
+        build(cls, []).test_client().options(CHILD).status_code for cls in (Flask, *API_CLASSES)
     ]
 
-    assert statuses == [200, 204]
+    assert statuses == [200, 204, 204]
 
 
 # The view and its request -----------------------------------------------------------------
@@ -951,7 +958,13 @@ def test_overridden_helpers_are_still_called():
             ("GET", CHILD + "?act=abort@view"),
         ]:
             client.open(path, method=method)
-        return [event for event in events if not event[0].startswith(("url", "before", "after"))]
+        # ApiFlask's own last after-request hook, which adds the standard headers.
+        ours = ("ensure_sync", "finish_response")
+        return [
+            event
+            for event in events
+            if not event[0].startswith(("url", "before", "after")) and event != ours
+        ]
 
     events = parity(scenario)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import gc
+import inspect
 import io
 import json
 import math
@@ -28,24 +29,32 @@ from werkzeug.routing import Map, Rule
 from werkzeug.test import create_environ
 from werkzeug.wrappers import Response
 
-from myapp.core import ApiFlask, ApiResult
-from myapp.core.api import (
-    ApiMap,
-    ApiRequest,
-    ApiResponse,
-    StaticRouteAdapter,
-    _json_default,
-    api_request,
-    append_fields,
-    dump_json,
-    json_response,
-)
+from myapp.core import ApiResult
+from myapp.core.fastpath.werkzeug_routing import StaticRouteAdapter, create_url_adapter
+from myapp.core.fastpath.werkzeug_wrappers import FastRequest, FastResponse, append_fields
 from myapp.core.pagination import url_maker, url_template
+from myapp.core.request import api_request
+from myapp.core.response import ApiResponse, _json_default, dump_json
+from myapp.core.routing import ApiMap
 from myapp.core.validation import json_pointer
-from tests.helpers import assert_standard_headers, assert_success
+from tests.helpers import FastApiFlask, assert_standard_headers, assert_success
 
+#: The stock response class, and the fast path's: both must build the same responses.
+RESPONSE_CLASSES = pytest.mark.parametrize(
+    "response_class", [ApiResponse, FastResponse], ids=["stock", "fast"]
+)
 UNICODE_PATH = "/v1/ünïcode"
 ENCODED_PATH = "/v1/%C3%BCn%C3%AFcode"
+
+
+@pytest.fixture
+def app(make_app):
+    """The service's app with the fast path on, whatever MYAPP_FAST_PATH says."""
+    built = make_app(FAST_PATH=True)
+    assert built.fast_path, "the installed libraries are outside the fast path's range"
+    return built
+
+
 # The app fixture is only read inside each example, never changed by one.
 PROPERTY = settings(
     max_examples=100,
@@ -106,7 +115,7 @@ def test_append_fields_are_replaced_and_removed_like_add(fields):
     assert appended.getlist(fields[0][0]) == added.getlist(fields[0][0])
 
 
-# ApiResponse.get_wsgi_headers ------------------------------------------------------------
+# FastResponse.get_wsgi_headers -----------------------------------------------------------
 
 
 def _list_without_length(cls):
@@ -160,10 +169,10 @@ RESPONSES = {
 @pytest.mark.parametrize("build", RESPONSES.values(), ids=RESPONSES.keys())
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
 def test_api_response_sends_what_werkzeug_sends(build, method):
-    """ApiResponse's uncopied-headers shortcut never changes the status, fields or body sent."""
+    """FastResponse's uncopied-headers shortcut never changes the status, fields or body sent."""
     environ = create_environ(method=method)
 
-    ours_iter, ours_status, ours_headers = build(ApiResponse).get_wsgi_response(environ)
+    ours_iter, ours_status, ours_headers = build(FastResponse).get_wsgi_response(environ)
     theirs_iter, theirs_status, theirs_headers = build(Response).get_wsgi_response(environ)
 
     assert ours_status == theirs_status
@@ -177,7 +186,7 @@ def test_api_response_runs_close_callbacks_as_werkzeug_does(build, method):
     """A `call_on_close` callback runs once the server closes the body, shortcut or not."""
     environ = create_environ(method=method)
     calls = {}
-    for cls in (ApiResponse, Response):
+    for cls in (FastResponse, Response):
         response = build(cls)
         response.call_on_close(lambda cls=cls: calls.setdefault(cls, []).append("closed"))
         body = response.get_wsgi_response(environ)[0]
@@ -185,12 +194,12 @@ def test_api_response_runs_close_callbacks_as_werkzeug_does(build, method):
         assert cls not in calls
         getattr(body, "close", lambda: None)()
 
-    assert calls == {ApiResponse: ["closed"], Response: ["closed"]}
+    assert calls == {FastResponse: ["closed"], Response: ["closed"]}
 
 
 def test_api_response_hands_a_plain_json_body_over_as_it_is():
     """The body shortcut is taken where it is safe, so the comparisons above test it."""
-    response = json_response({"a": 1}, 200)
+    response = FastResponse.for_document({"a": 1}, 200)
 
     assert response.get_app_iter(create_environ()) is response.response
     assert response.get_app_iter(create_environ(method="HEAD")) is not response.response
@@ -198,7 +207,7 @@ def test_api_response_hands_a_plain_json_body_over_as_it_is():
 
 def test_api_response_rewrites_unicode_location_as_a_uri():
     """A non-ASCII Location is percent-encoded rather than sent raw by the shortcut."""
-    response = ApiResponse(b"{}", 201, {"Location": UNICODE_PATH})
+    response = FastResponse(b"{}", 201, {"Location": UNICODE_PATH})
 
     headers = dict(response.get_wsgi_response(create_environ())[2])
 
@@ -207,7 +216,7 @@ def test_api_response_rewrites_unicode_location_as_a_uri():
 
 def test_api_response_skips_the_copy_for_a_plain_json_answer():
     """The shortcut is taken where it is safe, so the comparisons above test it, not super()."""
-    response = json_response({"a": 1}, 200)
+    response = FastResponse.for_document({"a": 1}, 200)
 
     assert response.get_wsgi_headers(create_environ()) is response.headers
 
@@ -244,7 +253,7 @@ def test_head_sends_get_headers_with_content_length_and_no_body(app):
     assert_standard_headers(head)
 
 
-# json_response -------------------------------------------------------------------------
+# ApiResponse.for_document ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -256,11 +265,12 @@ def test_head_sends_get_headers_with_content_length_and_no_body(app):
         {"X-A": "1"},  # neither: both are appended
     ],
 )
-def test_json_response_replaces_given_content_type_and_length(fields):
+@RESPONSE_CLASSES
+def test_json_response_replaces_given_content_type_and_length(fields, response_class):
     """Given headers end up with one correct Content-Type and Content-Length, theirs kept."""
     given = Headers(fields)
 
-    response = json_response({"a": 1}, 200, given)
+    response = response_class.for_document({"a": 1}, 200, given)
 
     assert response.headers is given
     assert response.headers.getlist("Content-Type") == ["application/json"]
@@ -272,9 +282,10 @@ def test_json_response_replaces_given_content_type_and_length(fields):
 
 
 @pytest.mark.parametrize("mimetype", ["application/json", "application/problem+json"])
-def test_json_response_without_headers_sets_type_and_length(mimetype):
+@RESPONSE_CLASSES
+def test_json_response_without_headers_sets_type_and_length(mimetype, response_class):
     """With no headers given, the response gets its type and the body's exact length."""
-    response = json_response({"a": [1, "ü"]}, 201, mimetype=mimetype)
+    response = response_class.for_document({"a": [1, "ü"]}, 201, mimetype=mimetype)
     body = response.get_data()
 
     assert json.loads(body) == {"a": [1, "ü"]}
@@ -285,11 +296,12 @@ def test_json_response_without_headers_sets_type_and_length(mimetype):
 
 @pytest.mark.parametrize("status", [204, 304])
 @pytest.mark.parametrize("given", [None, {"X-A": "1", "Content-Type": "text/plain"}])
-def test_json_response_bodiless_statuses(status, given):
+@RESPONSE_CLASSES
+def test_json_response_bodiless_statuses(status, given, response_class):
     """204 and 304 carry no body and no Content-Type, whatever headers were given."""
     headers = None if given is None else Headers(given)
 
-    response = json_response({"a": 1}, status, headers)
+    response = response_class.for_document({"a": 1}, status, headers)
     _, _, wsgi = response.get_wsgi_response(create_environ())
 
     assert response.status_code == status
@@ -365,14 +377,15 @@ def test_ensure_sync_cache_lets_request_callbacks_go(app):
 
     client = app.test_client()
     client.get("/hooked")  # the view and the app's own hooks enter the cache here
-    before = len(app._is_async)
+    remembered = inspect.getclosurevars(app.ensure_sync).nonlocals["is_async"]
+    before = len(remembered)
     for _ in range(50):
         assert client.get("/hooked").status_code == 200
     gc.collect()
 
     assert len(refs) == 51
     assert [ref for ref in refs if ref() is not None] == []
-    assert len(app._is_async) - before < 50
+    assert len(remembered) - before < 50
 
 
 class _SlottedCallback:
@@ -639,9 +652,7 @@ def bound(app, bind, environ):
 @PROPERTY
 @given(environ=environs())
 def test_url_adapter_binds_like_flask(app, environ):
-    assert bound(app, ApiFlask.create_url_adapter, environ) == bound(
-        app, Flask.create_url_adapter, environ
-    )
+    assert bound(app, create_url_adapter, environ) == bound(app, Flask.create_url_adapter, environ)
 
 
 def subdomains_under_a_default(app):
@@ -649,7 +660,7 @@ def subdomains_under_a_default(app):
     app.url_map.default_subdomain = "www"
 
 
-class TrustingRequest(ApiRequest):
+class TrustingRequest(FastRequest):
     """A request class that names its trusted hosts itself, as Werkzeug allows."""
 
     trusted_hosts = ["example.com"]  # noqa: RUF012 (Werkzeug's attribute is a list)
@@ -686,18 +697,16 @@ class MethodMap(Map):
     ],
 )
 def test_url_adapter_binds_like_flask_in_every_setup(setup, headers):
-    app = ApiFlask(__name__)
+    app = FastApiFlask(__name__)
     setup(app)
     environ = create_environ("/v1/items?page=2", base_url="http://example.com:8080")
     environ.update(headers)
 
-    assert bound(app, ApiFlask.create_url_adapter, environ) == bound(
-        app, Flask.create_url_adapter, environ
-    )
+    assert bound(app, create_url_adapter, environ) == bound(app, Flask.create_url_adapter, environ)
 
 
 def test_websocket_upgrade_binds_as_ws():
-    app = ApiFlask(__name__)
+    app = FastApiFlask(__name__)
     environ = create_environ("/", base_url="https://example.com")
     environ.update(HTTP_CONNECTION="keep-alive, Upgrade", HTTP_UPGRADE="websocket")
 
@@ -711,7 +720,7 @@ def test_websocket_upgrade_binds_as_ws():
 
 def routing_app():
     """An app whose routes cover what Werkzeug's matching does beyond a plain lookup."""
-    app = ApiFlask(__name__)
+    app = FastApiFlask(__name__)
     app.url_map.redirect_defaults = True
 
     def view(**kwargs):
@@ -899,7 +908,7 @@ def body_environs(draw):
 @PROPERTY
 @given(environ=body_environs())
 def test_body_fields_read_like_werkzeug(app, environ):
-    ours, theirs = ApiRequest(environ), Request(environ)
+    ours, theirs = FastRequest(environ), Request(environ)
 
     assert ours.mimetype == theirs.mimetype
     assert ours.mimetype_params == theirs.mimetype_params
@@ -983,7 +992,7 @@ def test_read_body_reads_like_get_data(app, case):
     framing = {key: environ[key] for key in FRAMING_KEYS if key in environ}
     note(f"{framing}, limit {limit}, body {body!r}, step {step}, fail at {fail_at}, {stream}")
     theirs = Request({**environ, "wsgi.input": stream(body, step, fail_at)})
-    ours = ApiRequest({**environ, "wsgi.input": stream(body, step, fail_at)})
+    ours = FastRequest({**environ, "wsgi.input": stream(body, step, fail_at)})
     theirs.max_content_length = ours.max_content_length = limit
 
     expected = read_outcome(lambda: theirs.get_data(cache=True))
@@ -1009,26 +1018,26 @@ def test_read_body_reads_like_get_data(app, case):
 
 def test_read_body_examples():
     environ = create_environ("/v1/items", method="POST", data=b'{"a": 1}')
-    request = ApiRequest(environ)
+    request = FastRequest(environ)
     assert request.read_body() == b'{"a": 1}'
     assert request.read_body() == b'{"a": 1}'  # read once, then kept
 
     environ = create_environ("/v1/items", method="POST", data=b'{"a": 1}{"b": 2}')
     environ["CONTENT_LENGTH"] = "8"  # the stream holds more than the client declared
-    assert ApiRequest(environ).read_body() == b'{"a": 1}'
+    assert FastRequest(environ).read_body() == b'{"a": 1}'
 
     environ = create_environ("/v1/items", method="POST", data=b'{"a": 1}')
-    request = ApiRequest(environ)
+    request = FastRequest(environ)
     assert request.stream.read(3) == b'{"a'  # someone opened the stream first
     assert request.read_body() == b'": 1}'  # the rest of it, as get_data() would give
 
     environ = create_environ("/v1/items", method="POST", data=b'{"a": 1}')
     environ["CONTENT_LENGTH"] = "20"  # the client promised more than it sent
     with pytest.raises(ClientDisconnected):
-        ApiRequest(environ).read_body()
+        FastRequest(environ).read_body()
 
     environ = create_environ("/v1/items", method="POST", data=b"x" * 11)
-    request = ApiRequest(environ)
+    request = FastRequest(environ)
     request.max_content_length = 10
     with pytest.raises(RequestEntityTooLarge):
         request.read_body()
@@ -1055,7 +1064,7 @@ def test_read_body_does_not_trust_a_huge_length_without_a_limit(app, declared):
 def test_max_content_length_reads_like_flask(make_app, configured, own):
     app = make_app(MAX_CONTENT_LENGTH=configured)
     environ = create_environ("/v1/items", method="POST")
-    ours, theirs = ApiRequest(environ), Request(environ)
+    ours, theirs = FastRequest(environ), Request(environ)
     ours.max_content_length = theirs.max_content_length = own
     outside = (ours.max_content_length, theirs.max_content_length)
 

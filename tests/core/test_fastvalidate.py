@@ -1,4 +1,4 @@
-"""Schema plans (myapp.core.fastvalidate), held to the voluptuous schemas they stand for.
+"""Schema plans (myapp.core.fastpath.voluptuous_plans), held to the schemas they stand for.
 
 A plan must return exactly what its schema returns, keys in the same order, for every
 value the schema accepts, and must never accept a value the schema refuses; where it
@@ -12,11 +12,16 @@ import voluptuous as vol
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from myapp.core.fastvalidate import Miss, plan
+from myapp.core.fastpath import Miss
+from myapp.core.fastpath.voluptuous_plans import plan
 from myapp.core.pagination import PAGE_QUERY
 from myapp.core.validation import _run as validate
 from myapp.core.validation import compile_schema
 from myapp.core.validators import Email, Integer, String
+from tests.helpers import FastApiFlask
+
+#: Validation uses a plan only inside an app whose fast path covers voluptuous.
+FAST_APP = FastApiFlask(__name__)
 
 SCHEMAS = {
     "item": compile_schema(
@@ -122,7 +127,8 @@ def test_plan_answers_as_its_schema(name, value):
     if "ok" in (theirs[0], ours[0]):  # one accepts: both do, with the same value
         assert ours == theirs
     # Where the plan misses, the schema itself answers, errors and all.
-    assert outcome(lambda value: validate(schema, fast, value), value) == theirs
+    with FAST_APP.app_context():
+        assert outcome(lambda value: validate(schema, fast, value), value) == theirs
 
 
 @pytest.mark.parametrize(

@@ -13,13 +13,16 @@ import time
 
 import pytest
 import redis as redis_lib
+from flask import g
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from myapp import create_app
 from myapp.core import ApiResult
+from myapp.core.fastpath.redis_evalsha import EvalshaRedisBackend
 from myapp.core.limiter_backends import GCRA_SCRIPT, Limit, MemoryBackend, RedisBackend, gcra
-from myapp.core.ratelimit import EXTENSION, parse_limits, ratelimit
+from myapp.core.policies import parse_limits
+from myapp.core.ratelimit import EXTENSION, ratelimit, register_ratelimit
 
 ROUTE = "/v1/calc/add?a=1&b=2"
 
@@ -138,14 +141,35 @@ def test_health_is_exempt(backend_url):
     assert all("RateLimit" not in r.headers for r in responses)
 
 
-def test_api_result_carries_the_state(backend_url):
+def test_the_verdict_is_kept_in_g_before_the_view_runs(backend_url):
     app = make_app(backend_url)
     with app.test_request_context(ROUTE):
+        assert app.preprocess_request() is None  # the limiter's before-request hook
+        assert g.ratelimit.allowed is True
+        assert g.ratelimit.binding[1] == 4
         result = app.view_functions["calc.add_query"]()
     assert isinstance(result, ApiResult)
     assert result.value == {"sum": 3}
-    assert result.ratelimit.allowed is True
-    assert result.ratelimit.binding[1] == 4
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/nope-1", 404), ("PUT", "/v1/calc/add", 405), ("GET", "/v1/aliases/0", 404)],
+)
+def test_paths_no_route_matches_count_against_the_default(backend_url, method, path, status):
+    client = make_app(backend_url, RATELIMIT_DEFAULT="2/minute").test_client()
+    responses = [client.open(path, method=method) for _ in range(3)]
+    assert [r.status_code for r in responses] == [status, status, 429]
+    assert [r.headers["X-RateLimit-Remaining"] for r in responses] == ["1", "0", "0"]
+    assert responses[0].headers["RateLimit-Policy"] == '"default";q=2;w=60'
+
+
+def test_the_limit_runs_before_authentication(backend_url):
+    client = make_app(backend_url, RATELIMIT_DEFAULT="1/minute").test_client()
+    assert client.get("/v1/users/me").status_code == 401
+    denied = client.get("/v1/users/me")
+    assert denied.status_code == 429
+    assert denied.headers["Retry-After"]
 
 
 def test_identity_loader_keys_by_user(backend_url):
@@ -212,9 +236,15 @@ def test_one_limit_path_agrees_with_gcra(quota, window, gaps):
 
 # --- Redis specifics -----------------------------------------------------------------
 
+#: The stock backend (redis-py's own `evalsha`) and the fast path's.
+REDIS_BACKENDS = pytest.mark.parametrize(
+    "redis_backend", [RedisBackend, EvalshaRedisBackend], ids=["stock", "fast"]
+)
 
-def test_one_round_trip_per_check(redis_server, redis_url):
-    backend = RedisBackend(redis_url, connect_timeout=1, socket_timeout=1)
+
+@REDIS_BACKENDS
+def test_one_round_trip_per_check(redis_server, redis_url, redis_backend):
+    backend = redis_backend(redis_url, connect_timeout=1, socket_timeout=1)
     limits = parse_limits("5/minute;100/hour", "p")
     backend.hit("warmup", limits)  # loads the script once
     probe = redis_server.client()
@@ -230,9 +260,12 @@ def test_one_round_trip_per_check(redis_server, redis_url):
     assert calls == {"evalsha": 20, "time": 20, "get": 40, "set": 2 * admitted}
 
 
-def test_a_flushed_script_is_loaded_again_and_counting_goes_on(redis_server, redis_url):
+@REDIS_BACKENDS
+def test_a_flushed_script_is_loaded_again_and_counting_goes_on(
+    redis_server, redis_url, redis_backend
+):
     """Redis forgets scripts on restart or SCRIPT FLUSH; the next check loads it again."""
-    backend = RedisBackend(redis_url, connect_timeout=1, socket_timeout=1)
+    backend = redis_backend(redis_url, connect_timeout=1, socket_timeout=1)
     limits = parse_limits("3/minute", "p")
     probe = redis_server.client()
     probe.script_flush()
@@ -248,8 +281,9 @@ def test_a_flushed_script_is_loaded_again_and_counting_goes_on(redis_server, red
     assert probe.info("stats")["total_connections_received"] == connections
 
 
-def test_redis_keys_expire_when_the_bucket_is_full_again(redis_server, redis_url):
-    backend = RedisBackend(redis_url, connect_timeout=1, socket_timeout=1)
+@REDIS_BACKENDS
+def test_redis_keys_expire_when_the_bucket_is_full_again(redis_server, redis_url, redis_backend):
+    backend = redis_backend(redis_url, connect_timeout=1, socket_timeout=1)
     backend.hit("k", parse_limits("5/minute", "p"))
     ttl = redis_server.client().pttl("k:p")
     assert 0 < ttl <= 12_000
@@ -312,8 +346,9 @@ def slow_first_reply():
     server.close()
 
 
-def test_a_timed_out_reply_is_never_read_as_a_later_answer(slow_first_reply):
-    backend = RedisBackend(slow_first_reply.url, connect_timeout=1, socket_timeout=0.5)
+@REDIS_BACKENDS
+def test_a_timed_out_reply_is_never_read_as_a_later_answer(slow_first_reply, redis_backend):
+    backend = redis_backend(slow_first_reply.url, connect_timeout=1, socket_timeout=0.5)
     limits = parse_limits("5/minute", "p")
     with pytest.raises(redis_lib.TimeoutError):
         backend.hit("k", limits)
@@ -326,8 +361,11 @@ class Interrupted(BaseException):
     """Stands for what may end a check between sending and reading (SystemExit)."""
 
 
-def test_a_check_cut_short_never_leaves_its_reply_for_the_next(slow_first_reply, monkeypatch):
-    backend = RedisBackend(slow_first_reply.url, connect_timeout=1, socket_timeout=5)
+@REDIS_BACKENDS
+def test_a_check_cut_short_never_leaves_its_reply_for_the_next(
+    slow_first_reply, monkeypatch, redis_backend
+):
+    backend = redis_backend(slow_first_reply.url, connect_timeout=1, socket_timeout=5)
     limits = parse_limits("5/minute", "p")
     backend.client.ping()  # the pooled connection has made its handshake
     read = redis_lib.connection.Connection.read_response
@@ -433,10 +471,19 @@ def test_redis_errors_other_than_outages_fail_the_same_way(redis_url):
     assert isinstance(redis_lib.ResponseError("x"), redis_lib.RedisError)
 
 
-def test_limited_view_outside_an_app_context_says_so():
-    @ratelimit("5/minute")
+def test_ratelimit_marks_a_view_and_leaves_it_as_it_is():
     def view():
-        return ApiResult({})
+        return ApiResult({"ok": True})
 
-    with pytest.raises(RuntimeError, match="outside of application context"):
-        view()
+    marked = ratelimit("5/minute", name="strict")(view)
+
+    assert marked is view
+    assert (marked.ratelimit_policy.name, marked.ratelimit_policy.spec) == ("strict", "5/minute")
+    assert marked().value == {"ok": True}  # no app needed: the mark is data, not a wrapper
+
+
+def test_a_policy_naming_a_missing_setting_stops_start_up():
+    app = make_app(None)
+    app.add_url_rule("/typo", view_func=ratelimit("RATELIMIT_TYPO")(lambda: {}))
+    with pytest.raises(KeyError, match="RATELIMIT_TYPO"):
+        register_ratelimit(app)
