@@ -26,14 +26,14 @@ def use_peers_venv() -> None:
 
 
 def clean_environment() -> None:
-    """Drop MYAPP_* and GUNICORN_* variables: the benchmark sets its own configuration."""
+    """Drop MYAPP_*, GUNICORN_* and GRANIAN_* variables: the benchmark sets its own."""
     for name in list(os.environ):
-        if name.startswith(("MYAPP_", "GUNICORN_")):
+        if name.startswith(("MYAPP_", "GUNICORN_", "GRANIAN_")):
             del os.environ[name]
 
 
 def bin_path(name: str) -> str:
-    """A console script of the peers' virtualenv (gunicorn, uvicorn)."""
+    """A console script of the peers' virtualenv (gunicorn, uvicorn, granian)."""
     return str(PEERS_VENV / "bin" / name)
 
 
