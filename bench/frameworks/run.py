@@ -172,6 +172,8 @@ def main() -> None:
         json.dumps(_jsonable({"facts": facts, **results}), indent=1)
     )
     print(f"wrote {args.output} and {args.output.with_suffix('.json').name}")
+    # The ratios the report judges, so a run shows them without opening the file.
+    print("\n".join(report.targets_section(results.get("inprocess"), results.get("http"))))
 
 
 if __name__ == "__main__":
