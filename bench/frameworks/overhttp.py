@@ -38,18 +38,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.frameworks.stacks import FLOOR, OURS, STACKS, Endpoint, Stack, check, endpoints_for
-from bench.frameworks.support import (
-    ROOT,
-    SETUP,
-    bin_path,
-    clean_environment,
-    redis_url,
-    use_peers_venv,
-)
+from bench.frameworks.support import ROOT, SETUP, bin_path, redis_url, start
 from tests.servers import free_port
 
 GUNICORN_CONF = Path(__file__).resolve().parent / "gunicorn.conf.py"
 GTHREAD_THREADS = 4
+#: What --quick sets: 1 round of 2 s runs.
+QUICK = {"duration": 2, "http_rounds": 1}
 
 
 @dataclass
@@ -346,11 +341,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 round of 2 s runs")
     parser.add_argument("--redis-url", help="use this Redis instead of starting one")
     add_arguments(parser)
-    args = parser.parse_args()
-    if args.quick:
-        args.duration, args.http_rounds = 2, 1
-    use_peers_venv()
-    clean_environment()
+    args = start(parser, QUICK)
     with redis_url(args.redis_url) as url:
         result = measure(
             url,

@@ -27,7 +27,7 @@ from typing import Any
 
 from bench.frameworks import inprocess, overhttp, report
 from bench.frameworks.stacks import STACKS
-from bench.frameworks.support import RESULTS, clean_environment, redis_url, use_peers_venv
+from bench.frameworks.support import RESULTS, redis_url, start
 
 
 def _first_line(argv: list[str]) -> str:
@@ -136,11 +136,7 @@ def main() -> None:
     parser.add_argument("--redis-url", help="use this Redis instead of starting one")
     parser.add_argument("--output", type=Path, default=RESULTS / "frameworks.md")
     overhttp.add_arguments(parser)
-    args = parser.parse_args()
-    if args.quick:
-        args.rounds, args.seconds, args.duration, args.http_rounds = 5, 0.05, 2, 1
-    use_peers_venv()
-    clean_environment()
+    args = start(parser, {**inprocess.QUICK, **overhttp.QUICK})
 
     started = time.monotonic()
     facts: dict[str, Any] = {
