@@ -336,6 +336,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def measure_with(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """`measure` with the options `add_arguments` defines."""
+    return measure(
+        url,
+        seconds=args.duration,
+        rounds=args.http_rounds,
+        connections=args.connections,
+        workers=args.workers,
+        gthread_all=args.gthread_all,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 round of 2 s runs")
@@ -343,14 +355,7 @@ def main() -> None:
     add_arguments(parser)
     args = start(parser, QUICK)
     with redis_url(args.redis_url) as url:
-        result = measure(
-            url,
-            seconds=args.duration,
-            rounds=args.http_rounds,
-            connections=args.connections,
-            workers=args.workers,
-            gthread_all=args.gthread_all,
-        )
+        result = measure_with(url, args)
     print_results(result)
 
 

@@ -151,14 +151,7 @@ def main() -> None:
         if not args.skip_inprocess:
             results["inprocess"] = inprocess.measure(url, rounds=args.rounds, seconds=args.seconds)
         if not args.skip_http:
-            results["http"] = overhttp.measure(
-                url,
-                seconds=args.duration,
-                rounds=args.http_rounds,
-                connections=args.connections,
-                workers=args.workers,
-                gthread_all=args.gthread_all,
-            )
+            results["http"] = overhttp.measure_with(url, args)
     facts["load_end"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     facts["elapsed"] = f"{(time.monotonic() - started) / 60:.1f} minutes"
 
