@@ -13,7 +13,7 @@ Redis limiter serve /limited from a second server of the same kind built with
 `redis_url`, so their other endpoints run without a limiter extension (myapp
 keeps its in-memory one, part of its stack).
 
-    python bench/frameworks/overhttp.py [--quick] [--duration 5] [--rounds 2] [--connections 8]
+    python bench/frameworks/overhttp.py [--quick] [--duration 5] [--http-rounds 2] [--connections 8]
 """
 
 from __future__ import annotations
