@@ -1,7 +1,7 @@
 """Run the in-process and HTTP benchmarks, then write bench/results/frameworks.md (and .json).
 
 Re-runs itself under bench/.peers-venv (made by setup.sh). The full run takes
-about 8 minutes on 2 cores; --quick about 3.
+about 10 minutes on 2 cores; --quick about 3.
 
     python bench/frameworks/run.py [--quick] [--skip-inprocess] [--skip-http]
 """
