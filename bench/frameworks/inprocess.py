@@ -52,9 +52,11 @@ from bench.frameworks.stacks import (
     check,
     endpoints_for,
 )
-from bench.frameworks.support import clean_environment, redis_url, use_peers_venv
+from bench.frameworks.support import redis_url, start
 
 Answer = tuple[int, dict[str, str], bytes]
+#: What --quick sets: 5 rounds of 0.05 s per case.
+QUICK = {"rounds": 5, "seconds": 0.05}
 
 
 def _ignore(*args: Any) -> None:
@@ -338,11 +340,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--seconds", type=float, default=0.2, help="per case per round")
     parser.add_argument("--redis-url", help="use this Redis instead of starting one")
-    args = parser.parse_args()
-    if args.quick:
-        args.rounds, args.seconds = 5, 0.05
-    use_peers_venv()
-    clean_environment()
+    args = start(parser, QUICK)
     with redis_url(args.redis_url) as url:
         print_rows(measure(url, rounds=args.rounds, seconds=args.seconds))
 

@@ -3,7 +3,9 @@
 The Flask stacks run under gunicorn (sync; myapp also gthread, every stack with
 --gthread-all), FastAPI under uvicorn with uvloop and httptools, all with the
 same worker count. myapp also runs under granian (a WSGI server written in
-Rust, through serve.py), its faster production server, for all but /limited.
+Rust, through serve.py), its faster production server, for all but /limited;
+so do FastAPI (granian's ASGI interface), which then runs on both servers it
+has, and the bare WSGI floor (the same serve.py), myapp's floor on its server.
 Every server is started first, then each round runs every (server, endpoint)
 once in a rotated order, so load from elsewhere on the machine falls on all of
 them alike. Traffic goes to 127.0.0.1 only, for a bounded time. Stacks with a
@@ -11,7 +13,7 @@ Redis limiter serve /limited from a second server of the same kind built with
 `redis_url`, so their other endpoints run without a limiter extension (myapp
 keeps its in-memory one, part of its stack).
 
-    python bench/frameworks/overhttp.py [--quick] [--duration 5] [--rounds 2] [--connections 8]
+    python bench/frameworks/overhttp.py [--quick] [--duration 5] [--http-rounds 2] [--connections 8]
 """
 
 from __future__ import annotations
@@ -35,19 +37,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.frameworks.stacks import OURS, STACKS, Endpoint, Stack, check, endpoints_for
-from bench.frameworks.support import (
-    ROOT,
-    SETUP,
-    bin_path,
-    clean_environment,
-    redis_url,
-    use_peers_venv,
-)
+from bench.frameworks.stacks import FLOOR, OURS, STACKS, Endpoint, Stack, check, endpoints_for
+from bench.frameworks.support import ROOT, SETUP, bin_path, redis_url, start
 from tests.servers import free_port
 
 GUNICORN_CONF = Path(__file__).resolve().parent / "gunicorn.conf.py"
 GTHREAD_THREADS = 4
+#: What --quick sets: 1 round of 2 s runs.
+QUICK = {"duration": 2, "http_rounds": 1}
 
 
 @dataclass
@@ -55,7 +52,7 @@ class Server:
     """One server process group on a loopback port, serving one app of one stack."""
 
     stack: Stack
-    kind: str  # "gunicorn sync", "gunicorn gthread", "granian", "uvicorn"
+    kind: str  # "gunicorn sync", "gunicorn gthread", "granian" (WSGI or ASGI), "uvicorn"
     endpoints: list[Endpoint]
     argv: list[str]
     port: int
@@ -118,13 +115,14 @@ def plan(stacks: Iterable[Stack], url: str, workers: int, gthread_all: bool) -> 
     servers: list[Server] = []
     for stack in stacks:
         if stack.interface == "asgi":
-            kinds = ["uvicorn"]
-        elif stack.name == OURS:
-            kinds = ["gunicorn sync", "gunicorn gthread", "granian"]
-        elif gthread_all:
-            kinds = ["gunicorn sync", "gunicorn gthread"]
+            kinds = ["uvicorn", "granian"]
         else:
             kinds = ["gunicorn sync"]
+            if stack.name == OURS or gthread_all:
+                kinds.append("gunicorn gthread")
+            # The floor runs on myapp's own server too, so myapp has one there.
+            if stack.name in (OURS, FLOOR):
+                kinds.append("granian")
         endpoints = endpoints_for(stack)
         for kind in kinds:
             plain = [e for e in endpoints if e.key != "limited"]
@@ -149,9 +147,21 @@ def server_argv(stack: Stack, kind: str, port: int, workers: int, redis: str | N
             *("--loop", "uvloop", "--http", "httptools", "--no-access-log"),
             *("--log-level", "warning", "--app-dir", str(ROOT)),
         ]
+    if kind == "granian" and stack.interface == "asgi":
+        # granian's own command line: its ASGI interface on uvloop, as uvicorn has it,
+        # and one runtime thread a worker on a single-threaded runtime, as serve.py
+        # gives myapp.
+        return [
+            *(bin_path("granian"), "--interface", "asgi", "--factory"),
+            *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
+            *("--loop", "uvloop", "--runtime-threads", "1", "--runtime-mode", "st"),
+            *("--no-ws", "--no-access-log", "--log-level", "warning"),
+            *("--working-dir", str(ROOT), f"{stack.module}:create_app"),
+        ]
     if kind == "granian":
         # serve.py, the production launcher, with its settings (one Python thread a
-        # worker, the request watchdog on); it reads the bind and workers from GRANIAN_*.
+        # worker, the request watchdog on), for myapp and the bare WSGI floor alike;
+        # it reads the bind and workers from GRANIAN_*.
         settings = {
             "GRANIAN_HOST": "127.0.0.1",
             "GRANIAN_PORT": str(port),
@@ -326,25 +336,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def measure_with(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """`measure` with the options `add_arguments` defines."""
+    return measure(
+        url,
+        seconds=args.duration,
+        rounds=args.http_rounds,
+        connections=args.connections,
+        workers=args.workers,
+        gthread_all=args.gthread_all,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 round of 2 s runs")
     parser.add_argument("--redis-url", help="use this Redis instead of starting one")
     add_arguments(parser)
-    args = parser.parse_args()
-    if args.quick:
-        args.duration, args.http_rounds = 2, 1
-    use_peers_venv()
-    clean_environment()
+    args = start(parser, QUICK)
     with redis_url(args.redis_url) as url:
-        result = measure(
-            url,
-            seconds=args.duration,
-            rounds=args.http_rounds,
-            connections=args.connections,
-            workers=args.workers,
-            gthread_all=args.gthread_all,
-        )
+        result = measure_with(url, args)
     print_results(result)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from bench.frameworks.stacks import BASELINE, BY_KEY, OURS
+from bench.frameworks.stacks import BASELINE, BY_KEY, FLOOR, OURS
 
 ENDPOINT_KEYS = ("ping", "list", "create", "invalid", "limited")
 #: The endpoints issue 8's speed targets name.
@@ -281,6 +281,10 @@ def http_section(result: dict[str, Any]) -> list[str]:
 #: (gunicorn.conf.py), reported beside it.
 PRODUCTION = "granian"
 ALSO_DRILLED = "gunicorn sync"
+#: The peer issue 8's HTTP target names, on each of its servers: uvicorn, and granian
+#: (ASGI), the server myapp is judged on. Which is faster varies; both are judged.
+RIVAL = "FastAPI"
+RIVAL_SERVERS = ("uvicorn", "granian")
 
 
 def _verdict(ok: bool) -> str:
@@ -352,18 +356,34 @@ def targets_section(inprocess: dict[str, Any] | None, http: dict[str, Any] | Non
                     )
     if http:
         rows = {(row.stack, row.server, row.endpoint): row for row in http["results"]}
-        fastapi = {row.endpoint: row for row in http["results"] if row.stack == "FastAPI"}
         for key in TARGET_KEYS:
-            b = fastapi.get(key)
-            ours = [rows.get((OURS, server, key)) for server in (PRODUCTION, ALSO_DRILLED)]
-            if b is None:
-                continue
-            notes = ("", " (for reference: the other drilled server)")
-            for a, note in zip(ours, notes, strict=True):
-                if a is not None:
-                    lines.append(
-                        f"- HTTP `{BY_KEY[key].label}`: {OURS} ({a.server}) {a.rps:,.0f} req/s vs "
-                        f"FastAPI ({b.server}) {b.rps:,.0f}, {a.rps / b.rps:.2f}x"
-                        + (note or f" (target >= 1.00): {_verdict(a.rps >= b.rps)}")
-                    )
+            lines += _http_targets(rows, key)
     return [*lines, ""]
+
+
+def _http_targets(rows: dict[tuple[str, str, str], Any], key: str) -> list[str]:
+    """One endpoint's HTTP lines: myapp on granian against FastAPI on each of its servers
+    (judged), on gunicorn sync against FastAPI on uvicorn, and against the bare WSGI
+    floor on granian (both for reference)."""
+
+    def versus(a: Any, who: str, b: Any) -> str:
+        return (
+            f"HTTP `{BY_KEY[key].label}`: {OURS} ({a.server}) {a.rps:,.0f} req/s vs "
+            f"{who} ({b.server}) {b.rps:,.0f}, {a.rps / b.rps:.2f}x"
+        )
+
+    lines = []
+    mine = rows.get((OURS, PRODUCTION, key))
+    for server in RIVAL_SERVERS:
+        rival = rows.get((RIVAL, server, key))
+        if mine and rival:
+            verdict = _verdict(mine.rps >= rival.rps)
+            lines.append(f"- {versus(mine, RIVAL, rival)} (target >= 1.00): {verdict}")
+    other = rows.get((OURS, ALSO_DRILLED, key))
+    rival = rows.get((RIVAL, RIVAL_SERVERS[0], key))
+    if other and rival:
+        lines.append(f"- {versus(other, RIVAL, rival)} (for reference: the other drilled server)")
+    floor = rows.get((FLOOR, PRODUCTION, key))
+    if mine and floor:
+        lines.append(f"- (for reference) {versus(mine, f'the {FLOOR} floor', floor)}")
+    return lines

@@ -1,7 +1,7 @@
 """Run the in-process and HTTP benchmarks, then write bench/results/frameworks.md (and .json).
 
 Re-runs itself under bench/.peers-venv (made by setup.sh). The full run takes
-about 8 minutes on 2 cores; --quick about 3.
+about 10 minutes on 2 cores; --quick about 3.
 
     python bench/frameworks/run.py [--quick] [--skip-inprocess] [--skip-http]
 """
@@ -27,7 +27,7 @@ from typing import Any
 
 from bench.frameworks import inprocess, overhttp, report
 from bench.frameworks.stacks import STACKS
-from bench.frameworks.support import RESULTS, clean_environment, redis_url, use_peers_venv
+from bench.frameworks.support import RESULTS, redis_url, start
 
 
 def _first_line(argv: list[str]) -> str:
@@ -136,11 +136,7 @@ def main() -> None:
     parser.add_argument("--redis-url", help="use this Redis instead of starting one")
     parser.add_argument("--output", type=Path, default=RESULTS / "frameworks.md")
     overhttp.add_arguments(parser)
-    args = parser.parse_args()
-    if args.quick:
-        args.rounds, args.seconds, args.duration, args.http_rounds = 5, 0.05, 2, 1
-    use_peers_venv()
-    clean_environment()
+    args = start(parser, {**inprocess.QUICK, **overhttp.QUICK})
 
     started = time.monotonic()
     facts: dict[str, Any] = {
@@ -155,14 +151,7 @@ def main() -> None:
         if not args.skip_inprocess:
             results["inprocess"] = inprocess.measure(url, rounds=args.rounds, seconds=args.seconds)
         if not args.skip_http:
-            results["http"] = overhttp.measure(
-                url,
-                seconds=args.duration,
-                rounds=args.http_rounds,
-                connections=args.connections,
-                workers=args.workers,
-                gthread_all=args.gthread_all,
-            )
+            results["http"] = overhttp.measure_with(url, args)
     facts["load_end"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     facts["elapsed"] = f"{(time.monotonic() - started) / 60:.1f} minutes"
 
@@ -172,6 +161,8 @@ def main() -> None:
         json.dumps(_jsonable({"facts": facts, **results}), indent=1)
     )
     print(f"wrote {args.output} and {args.output.with_suffix('.json').name}")
+    # The ratios the report judges, so a run shows them without opening the file.
+    print("\n".join(report.targets_section(results.get("inprocess"), results.get("http"))))
 
 
 if __name__ == "__main__":

@@ -73,6 +73,8 @@ LIMITER_VARIANTS: dict[str, dict[str, Any]] = {
 }
 BASELINE = "Flask"
 OURS = "myapp"
+#: The least a WSGI app can do: what myapp is measured against on its own server.
+FLOOR = "bare WSGI"
 
 VALID_ITEM = {"name": "Widget", "email": "ann@example.com", "tags": ["red", "green"]}
 # Three bad fields: every stack must report at least the name and the email.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 PEERS_VENV = ROOT / "bench" / ".peers-venv"
@@ -26,14 +28,26 @@ def use_peers_venv() -> None:
 
 
 def clean_environment() -> None:
-    """Drop MYAPP_* and GUNICORN_* variables: the benchmark sets its own configuration."""
+    """Drop MYAPP_*, GUNICORN_* and GRANIAN_* variables: the benchmark sets its own."""
     for name in list(os.environ):
-        if name.startswith(("MYAPP_", "GUNICORN_")):
+        if name.startswith(("MYAPP_", "GUNICORN_", "GRANIAN_")):
             del os.environ[name]
 
 
+def start(parser: argparse.ArgumentParser, quick: Mapping[str, Any]) -> argparse.Namespace:
+    """A script's start-up: parse its options (`quick`'s values under --quick), re-run
+    under the peers' virtualenv if need be, and drop the configuration it sets itself."""
+    args = parser.parse_args()
+    if args.quick:
+        for name, value in quick.items():
+            setattr(args, name, value)
+    use_peers_venv()
+    clean_environment()
+    return args
+
+
 def bin_path(name: str) -> str:
-    """A console script of the peers' virtualenv (gunicorn, uvicorn)."""
+    """A console script of the peers' virtualenv (gunicorn, uvicorn, granian)."""
     return str(PEERS_VENV / "bin" / name)
 
 
