@@ -495,6 +495,33 @@ def sleep_until(moment: float) -> None:
     time.sleep(max(0.0, moment - time.monotonic()))
 
 
+def outage(
+    marks: dict[str, float],
+    cut: Callable[[], object],
+    restore: Callable[[], object],
+    *,
+    before: float,
+    lasting: float,
+    after: float,
+) -> None:
+    """A fault drill's timeline, run under load: `before` seconds in, cut a dependency
+    off; leave it so for `lasting` seconds; restore it; then wait `after` seconds more.
+
+    Stamps its moments (monotonic) into `marks`: "start", "cut" (once cut() has
+    returned), "restoring" (as restore() is called) and "restored" (once it has
+    returned).
+    """
+    marks["start"] = time.monotonic()
+    sleep_until(marks["start"] + before)
+    cut()
+    marks["cut"] = time.monotonic()
+    sleep_until(marks["cut"] + lasting)
+    marks["restoring"] = time.monotonic()
+    restore()
+    marks["restored"] = time.monotonic()
+    sleep_until(marks["restored"] + after)
+
+
 # --------------------------------------------------------------------------- servers
 
 

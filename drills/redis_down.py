@@ -28,10 +28,10 @@ from drills.common import (
     init_db,
     main,
     ms,
+    outage,
     problem_defect,
     redis_server,
     server_class,
-    sleep_until,
     workdir,
 )
 from drills.load import PASSWORD, Account, ordinary_step, sign_up
@@ -63,17 +63,9 @@ def run(database_kind: str = "postgresql") -> Report:
             stats = Stats()
             step, credentials = steady_traffic(server.port, stats)
             marks: dict[str, float] = {}
-            with Background(CLIENTS + 2, step, report) as load:
-                marks["start"] = time.monotonic()
-                sleep_until(marks["start"] + BEFORE)
-                rd.stop()
-                marks["down"] = time.monotonic()
-                sleep_until(marks["down"] + DOWN)
-                marks["restarting"] = time.monotonic()
-                rd.start()  # same port; returns once it answers PING
-                marks["up"] = time.monotonic()
-                sleep_until(marks["up"] + AFTER)
-                load.stop()
+            with Background(CLIENTS + 2, step, report):
+                # rd.start(): the same port; it returns once Redis answers PING.
+                outage(marks, rd.stop, rd.start, before=BEFORE, lasting=DOWN, after=AFTER)
 
             # The sign-in limit must bite again: Redis restarted empty, so at most
             # AUTH_LIMIT more attempts are admitted before a 429.
@@ -133,7 +125,7 @@ def steady_traffic(port: int, stats: Stats) -> tuple[Callable[[int, int], None],
 def judge(report: Report, stats: Stats, marks: dict[str, float]) -> None:
     """Check the phases: fail open, fail closed, bounded latency, recovery."""
     # "While down" ends as the restart begins: Redis may answer before start() returns.
-    down, restarting, up = marks["down"], marks["restarting"], marks["up"]
+    down, restarting, up = marks["cut"], marks["restoring"], marks["restored"]
     recovered = up + RETRY_INTERVAL + MARGIN
     ordinary = stats.select("me", "create_alias", "divide", "list", "signup")
     sign_ins = stats.select("sign_in")

@@ -13,8 +13,6 @@ afterwards.
 
 from __future__ import annotations
 
-import time
-
 from drills.common import (
     Background,
     Report,
@@ -26,10 +24,10 @@ from drills.common import (
     init_db,
     main,
     ms,
+    outage,
     percentile,
     redis_server,
     server_class,
-    sleep_until,
     workdir,
 )
 from drills.redis_down import CLIENTS, MARGIN, RETRY_INTERVAL, steady_traffic
@@ -60,17 +58,8 @@ def run(database_kind: str = "postgresql") -> Report:
             step, _credentials = steady_traffic(server.port, stats)
             marks: dict[str, float] = {}
             try:
-                with Background(CLIENTS + 2, step, report) as load:
-                    marks["start"] = time.monotonic()
-                    sleep_until(marks["start"] + BEFORE)
-                    rd.pause()
-                    marks["paused"] = time.monotonic()
-                    sleep_until(marks["paused"] + STALL)
-                    marks["resuming"] = time.monotonic()
-                    rd.resume()
-                    marks["resumed"] = time.monotonic()
-                    sleep_until(marks["resumed"] + AFTER)
-                    load.stop()
+                with Background(CLIENTS + 2, step, report):
+                    outage(marks, rd.pause, rd.resume, before=BEFORE, lasting=STALL, after=AFTER)
             finally:
                 rd.resume()
             recycled, unplanned = server.recycled(), server.unplanned_restarts()
@@ -92,7 +81,7 @@ def judge(report: Report, stats: Stats, marks: dict[str, float], *, queued: bool
     may first wait for the one ahead of it, which may be waiting on Redis itself.
     """
     # "While stalled" ends as SIGCONT is sent, not when resume() returns.
-    paused, resuming, resumed = marks["paused"], marks["resuming"], marks["resumed"]
+    paused, resuming, resumed = marks["cut"], marks["restoring"], marks["restored"]
     recovered = resumed + RETRY_INTERVAL + MARGIN
     everything = stats.select()
     ordinary = stats.select("me", "create_alias", "divide", "list", "signup")
