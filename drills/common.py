@@ -204,6 +204,19 @@ def check_failure_policy(
     return served, refused
 
 
+def said_down(ready: list[Result], window: tuple[float, float], check: str) -> list[Result]:
+    """The /health/ready answers within `window` that were 503s reporting `check` down."""
+    start, end = window
+    return [
+        r
+        for r in ready
+        if start < r.started
+        and r.ended < end
+        and r.status == 503
+        and (r.json() or {}).get("checks", {}).get(check) == "down"
+    ]
+
+
 def percentile(values: list[float], fraction: float) -> float:
     """The nearest-rank percentile of `values` (0 for none)."""
     if not values:

@@ -33,6 +33,7 @@ from drills.common import (
     postgres_server,
     problem_defect,
     redis_server,
+    said_down,
     server_class,
     wait_for_markers,
     workdir,
@@ -195,15 +196,8 @@ def judge(report: Report, stats: Stats, marks: dict[str, float]) -> None:
     live = stats.select("live")
     report.expect(all(r.status == 200 for r in live), "/health was not 200 throughout")
     ready = stats.select("ready")
-    said_down = [
-        r
-        for r in ready
-        if down_from + MARGIN < r.started
-        and r.ended < down_until
-        and r.status == 503
-        and (r.json() or {}).get("checks", {}).get("database") == "down"
-    ]
-    report.expect(bool(said_down), "/health/ready never said the database is down")
+    ready_down = said_down(ready, (down_from + MARGIN, down_until), "database")
+    report.expect(bool(ready_down), "/health/ready never said the database is down")
     traffic = stats.select("me", "create_alias", "list", "signup")
     while_down = [r for r in traffic if down_from + MARGIN < r.started and r.ended < down_until]
     report.expect(
@@ -226,7 +220,7 @@ def judge(report: Report, stats: Stats, marks: dict[str, float]) -> None:
     report.figures.update(
         requests_503=sum(1 for r in traffic if r.status == 503),
         retry_after="/".join(retry_after) or "none",
-        ready_said_down=len(said_down),
+        ready_said_down=len(ready_down),
         last_503_after_start=ms(recovered - down_until),
     )
     defects = [d for d in (problem_defect(r) for r in traffic if r.status == 503) if d]

@@ -31,6 +31,7 @@ from drills.common import (
     outage,
     problem_defect,
     redis_server,
+    said_down,
     server_class,
     workdir,
 )
@@ -147,14 +148,7 @@ def judge(report: Report, stats: Stats, marks: dict[str, float]) -> None:
     )
     bad_sign_ins = [r for r in sign_ins if r.started > recovered and r.status not in (200, 429)]
     report.expect(not bad_sign_ins, f"{len(bad_sign_ins)} sign-ins after recovery not 200/429")
-    ready_down = [
-        r
-        for r in ready
-        if down + MARGIN < r.started
-        and r.ended < restarting
-        and r.status == 503
-        and (r.json() or {}).get("checks", {}).get("redis") == "down"
-    ]
+    ready_down = said_down(ready, (down + MARGIN, restarting), "redis")
     ready_after = [r for r in ready if r.started > recovered]
     report.expect(bool(ready_down), "/health/ready never said redis is down during the outage")
     report.expect(
