@@ -17,25 +17,13 @@ The figures behind these choices come from the drills (`python -m drills`).
 from __future__ import annotations
 
 import os
+import sys
 
-
-def _env_int(name: str, default: int) -> int:
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        return int(text)
-    except ValueError:
-        raise SystemExit(f"{name}={text!r} is not an integer") from None
-
-
-def _cores() -> int:
-    # The cores this process may run on (a container's CPU set), not the host's.
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
+# GUNICORN_* values are parsed, and the cores counted, by serve.py's code for
+# granian. gunicorn reads this file before it moves to --chdir, so serve.py is
+# looked for next to this file, not in whichever directory gunicorn started in.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from serve import cores, env_int
 
 bind = [
     address.strip()
@@ -46,7 +34,7 @@ bind = [
 # Each request is a few milliseconds of Python plus waits on PostgreSQL and
 # Redis, so twice the cores keeps them busy while others wait; one more covers
 # a worker that is restarting.
-workers = _env_int("GUNICORN_WORKERS", 2 * _cores() + 1)
+workers = env_int(os.environ, "GUNICORN_WORKERS", 2 * cores() + 1)
 
 # sync: one request per process at a time. The drills (`python -m drills`, 3
 # rounds each, 2 cores) ran it against gthread (same workers, 4 threads each):
@@ -64,12 +52,12 @@ workers = _env_int("GUNICORN_WORKERS", 2 * _cores() + 1)
 # Put a buffering proxy (nginx) in front for slow clients and keep-alive, as
 # gunicorn's documentation advises for sync workers.
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
-threads = _env_int("GUNICORN_THREADS", 4 if worker_class == "gthread" else 1)
+threads = env_int(os.environ, "GUNICORN_THREADS", 4 if worker_class == "gthread" else 1)
 
 # A worker silent this long is killed. It must exceed the longest legitimate
 # request: a hung Redis costs 0.4 s, a PostgreSQL connection at most 3 s to
 # wait for the pool plus 3 s to connect, a SQLite writer 5 s for the lock.
-timeout = _env_int("GUNICORN_TIMEOUT", 30)
+timeout = env_int(os.environ, "GUNICORN_TIMEOUT", 30)
 
 
 def worker_abort(worker: object) -> None:
@@ -89,17 +77,17 @@ def worker_abort(worker: object) -> None:
 # After SIGTERM (a deploy), in-flight requests get this long to finish. It is
 # above every dependency timeout, and below the 30 s after which Kubernetes
 # sends SIGKILL (raise `docker stop --time`, 10 s by default, to match).
-graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 20)
+graceful_timeout = env_int(os.environ, "GUNICORN_GRACEFUL_TIMEOUT", 20)
 # Seconds a kept-alive connection may idle (gthread only; sync closes each one).
-keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
+keepalive = env_int(os.environ, "GUNICORN_KEEPALIVE", 5)
 
 # Recycle each worker after this many requests, so a slow leak stays small; the
 # jitter staggers the restarts so the workers never all restart at once. A new
 # worker spends about 1.3 s of CPU importing the app (no preload, below), so at
 # 1000 requests a busy server restarted a worker every half second (the framework
 # benchmark saw /ping drop from 2,349 to 651 req/s); 10000 keeps that rare.
-max_requests = _env_int("GUNICORN_MAX_REQUESTS", 10000)
-max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 1000)
+max_requests = env_int(os.environ, "GUNICORN_MAX_REQUESTS", 10000)
+max_requests_jitter = env_int(os.environ, "GUNICORN_MAX_REQUESTS_JITTER", 1000)
 
 # Off: every worker builds its own app after the fork, so nothing the app
 # opens (a database or Redis connection, a pool, a lock, a thread) is ever

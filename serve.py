@@ -27,7 +27,9 @@ from typing import Any
 DEFAULT_TARGET = "myapp:create_app"
 
 
-def _int(environ: Mapping[str, str], name: str, default: int) -> int:
+# gunicorn.conf.py reads its GUNICORN_* settings with env_int and cores too.
+def env_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    """The integer in `environ[name]`, `default` when unset or blank; exits on anything else."""
     text = environ.get(name, "").strip()
     if not text:
         return default
@@ -37,7 +39,8 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
         raise SystemExit(f"{name}={text!r} is not an integer") from None
 
 
-def _float(environ: Mapping[str, str], name: str, default: float) -> float:
+def env_float(environ: Mapping[str, str], name: str, default: float) -> float:
+    """The number in `environ[name]`, `default` when unset or blank; exits on anything else."""
     text = environ.get(name, "").strip()
     try:
         return float(text) if text else default
@@ -45,8 +48,8 @@ def _float(environ: Mapping[str, str], name: str, default: float) -> float:
         raise SystemExit(f"{name}={text!r} is not a number") from None
 
 
-def _cores() -> int:
-    # The cores this process may run on (a container's CPU set), not the host's.
+def cores() -> int:
+    """The cores this process may run on (a container's CPU set), not the host's."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -57,10 +60,10 @@ def settings(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
     """granian's keyword arguments for this environment (the drills read them too)."""
     return {
         "address": environ.get("GRANIAN_HOST", "127.0.0.1"),
-        "port": _int(environ, "GRANIAN_PORT", 8000),
+        "port": env_int(environ, "GRANIAN_PORT", 8000),
         # As gunicorn.conf.py: each worker serves one request at a time, and
         # twice the cores keeps them busy while others wait on PostgreSQL or Redis.
-        "workers": _int(environ, "GRANIAN_WORKERS", 2 * _cores() + 1),
+        "workers": env_int(environ, "GRANIAN_WORKERS", 2 * cores() + 1),
         # One Python thread per worker: more only contend for the interpreter lock.
         # Each worker keeps the connections it accepted, kept alive, and serves
         # their requests in turn, so one waiting on a slow Redis holds up the
@@ -75,12 +78,12 @@ def settings(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
         "respawn_failed_workers": True,
         # After SIGTERM (or SIGHUP, or a worker's lifetime) in-flight requests get
         # this long before their worker is killed: gunicorn's graceful_timeout.
-        "workers_kill_timeout": _int(environ, "GRANIAN_WORKERS_KILL_TIMEOUT", 20),
+        "workers_kill_timeout": env_int(environ, "GRANIAN_WORKERS_KILL_TIMEOUT", 20),
         # Workers are replaced one at a time after this long, so a slow leak stays
         # small (gunicorn's max_requests; granian counts time, not requests). Each
         # new worker gets this long to load the app before the old one stops.
-        "workers_lifetime": _int(environ, "GRANIAN_WORKERS_LIFETIME", 3600),
-        "respawn_interval": _float(environ, "GRANIAN_RESPAWN_INTERVAL", 3.5),
+        "workers_lifetime": env_int(environ, "GRANIAN_WORKERS_LIFETIME", 3600),
+        "respawn_interval": env_float(environ, "GRANIAN_RESPAWN_INTERVAL", 3.5),
         # The app writes one JSON line per request itself.
         "log_access": False,
         "log_level": environ.get("GRANIAN_LOG_LEVEL", "info"),

@@ -204,6 +204,19 @@ def check_failure_policy(
     return served, refused
 
 
+def said_down(ready: list[Result], window: tuple[float, float], check: str) -> list[Result]:
+    """The /health/ready answers within `window` that were 503s reporting `check` down."""
+    start, end = window
+    return [
+        r
+        for r in ready
+        if start < r.started
+        and r.ended < end
+        and r.status == 503
+        and (r.json() or {}).get("checks", {}).get(check) == "down"
+    ]
+
+
 def percentile(values: list[float], fraction: float) -> float:
     """The nearest-rank percentile of `values` (0 for none)."""
     if not values:
@@ -493,6 +506,33 @@ def wait_for_markers(directory: Path, count: int, *, deadline: float) -> bool:
 def sleep_until(moment: float) -> None:
     """Sleep until a monotonic time (not at all when it has passed)."""
     time.sleep(max(0.0, moment - time.monotonic()))
+
+
+def outage(
+    marks: dict[str, float],
+    cut: Callable[[], object],
+    restore: Callable[[], object],
+    *,
+    before: float,
+    lasting: float,
+    after: float,
+) -> None:
+    """A fault drill's timeline, run under load: `before` seconds in, cut a dependency
+    off; leave it so for `lasting` seconds; restore it; then wait `after` seconds more.
+
+    Stamps its moments (monotonic) into `marks`: "start", "cut" (once cut() has
+    returned), "restoring" (as restore() is called) and "restored" (once it has
+    returned).
+    """
+    marks["start"] = time.monotonic()
+    sleep_until(marks["start"] + before)
+    cut()
+    marks["cut"] = time.monotonic()
+    sleep_until(marks["cut"] + lasting)
+    marks["restoring"] = time.monotonic()
+    restore()
+    marks["restored"] = time.monotonic()
+    sleep_until(marks["restored"] + after)
 
 
 # --------------------------------------------------------------------------- servers

@@ -29,11 +29,12 @@ from drills.common import (
     init_db,
     main,
     ms,
+    outage,
     postgres_server,
     problem_defect,
     redis_server,
+    said_down,
     server_class,
-    sleep_until,
     wait_for_markers,
     workdir,
 )
@@ -113,18 +114,17 @@ def run() -> Report:
             for account in accounts:
                 sign_up(setup, account)
             marks: dict[str, float] = {}
-            with Background(CLIENTS + 2, step_for(server.port, stats, accounts), report) as load:
-                marks["start"] = time.monotonic()
-                sleep_until(marks["start"] + BEFORE)
-                # Reads whose transactions are open when the database goes away.
-                slow_reads = Background(
-                    SLOW_READS,
-                    lambda i, _n: slow_clients[i].request(
-                        "GET", "/drill/slow-read", label="slow_read", expect={200, 503}
-                    ),
-                    report,
-                    max_iterations=1,
-                )
+            slow_reads = Background(
+                SLOW_READS,
+                lambda i, _n: slow_clients[i].request(
+                    "GET", "/drill/slow-read", label="slow_read", expect={200, 503}
+                ),
+                report,
+                max_iterations=1,
+            )
+
+            def stop_postgres() -> None:
+                # With reads whose transactions are open when the database goes away.
                 slow_reads.__enter__()
                 report.expect(
                     wait_for_markers(markers, SLOW_READS, deadline=10),
@@ -132,12 +132,9 @@ def run() -> Report:
                 )
                 marks["stopping"] = time.monotonic()
                 pg.stop("fast")
-                marks["down"] = time.monotonic()
-                sleep_until(marks["down"] + DOWN)
-                marks["starting"] = time.monotonic()
-                pg.start()
-                marks["up"] = time.monotonic()
-                sleep_until(marks["up"] + AFTER)
+
+            with Background(CLIENTS + 2, step_for(server.port, stats, accounts), report) as load:
+                outage(marks, stop_postgres, pg.start, before=BEFORE, lasting=DOWN, after=AFTER)
                 load.stop()
                 slow_reads.stop()
             same_master = server.proc is not None and server.proc.poll() is None
@@ -177,8 +174,8 @@ def run() -> Report:
         signups_503=sum(1 for r in signups if r.status == 503),
         aliases_201=sum(1 for r in creates if r.status == 201),
         aliases_503=sum(1 for r in creates if r.status == 503),
-        pg_stop=ms(marks["down"] - marks["stopping"]),
-        pg_start=ms(marks["up"] - marks["starting"]),
+        pg_stop=ms(marks["cut"] - marks["stopping"]),
+        pg_start=ms(marks["restored"] - marks["restoring"]),
     )
     return report.finish()
 
@@ -193,21 +190,14 @@ def _address(result: Result) -> str:
 
 def judge(report: Report, stats: Stats, marks: dict[str, float]) -> None:
     """Check 503s, liveness, readiness and recovery against the outage's timeline."""
-    down_from, down_until, up = marks["down"], marks["starting"], marks["up"]
+    down_from, down_until, up = marks["cut"], marks["restoring"], marks["restored"]
     report.figures.update(stats.figures())
     stats.check_basics(report, allow_503=True)
     live = stats.select("live")
     report.expect(all(r.status == 200 for r in live), "/health was not 200 throughout")
     ready = stats.select("ready")
-    said_down = [
-        r
-        for r in ready
-        if down_from + MARGIN < r.started
-        and r.ended < down_until
-        and r.status == 503
-        and (r.json() or {}).get("checks", {}).get("database") == "down"
-    ]
-    report.expect(bool(said_down), "/health/ready never said the database is down")
+    ready_down = said_down(ready, (down_from + MARGIN, down_until), "database")
+    report.expect(bool(ready_down), "/health/ready never said the database is down")
     traffic = stats.select("me", "create_alias", "list", "signup")
     while_down = [r for r in traffic if down_from + MARGIN < r.started and r.ended < down_until]
     report.expect(
@@ -230,7 +220,7 @@ def judge(report: Report, stats: Stats, marks: dict[str, float]) -> None:
     report.figures.update(
         requests_503=sum(1 for r in traffic if r.status == 503),
         retry_after="/".join(retry_after) or "none",
-        ready_said_down=len(said_down),
+        ready_said_down=len(ready_down),
         last_503_after_start=ms(recovered - down_until),
     )
     defects = [d for d in (problem_defect(r) for r in traffic if r.status == 503) if d]

@@ -13,13 +13,15 @@ same master and workers.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from drills.common import (
     Background,
     Client,
     Report,
+    Server,
     Stats,
     app_env,
     check_failure_policy,
@@ -28,13 +30,15 @@ from drills.common import (
     init_db,
     main,
     ms,
+    outage,
     problem_defect,
     redis_server,
+    said_down,
     server_class,
-    sleep_until,
     workdir,
 )
 from drills.load import PASSWORD, Account, ordinary_step, sign_up
+from tests.servers import RedisServer
 
 CLIENTS = 8
 AUTH_LIMIT = 60
@@ -51,45 +55,29 @@ PACE = 0.1
 def run(database_kind: str = "postgresql") -> Report:
     """Run the Redis outage drill and return its report."""
     report = Report("redis_down")
-    with workdir() as scratch, database(database_kind, scratch) as (url, _pg), redis_server() as rd:
-        env = app_env(
-            url,
-            rd.url,
-            RATELIMIT_AUTH=f"{AUTH_LIMIT}/minute",
-            RATELIMIT_STORE_RETRY_INTERVAL=RETRY_INTERVAL,
-        )
-        init_db(env)
-        with server_class()(env, scratch) as server:
-            stats = Stats()
-            step, credentials = steady_traffic(server.port, stats)
-            marks: dict[str, float] = {}
-            with Background(CLIENTS + 2, step, report) as load:
-                marks["start"] = time.monotonic()
-                sleep_until(marks["start"] + BEFORE)
-                rd.stop()
-                marks["down"] = time.monotonic()
-                sleep_until(marks["down"] + DOWN)
-                marks["restarting"] = time.monotonic()
-                rd.start()  # same port; returns once it answers PING
-                marks["up"] = time.monotonic()
-                sleep_until(marks["up"] + AFTER)
-                load.stop()
+    with servers(database_kind, RATELIMIT_AUTH=f"{AUTH_LIMIT}/minute") as (rd, server):
+        stats = Stats()
+        step, credentials = steady_traffic(server.port, stats)
+        marks: dict[str, float] = {}
+        with Background(CLIENTS + 2, step, report):
+            # rd.start(): the same port; it returns once Redis answers PING.
+            outage(marks, rd.stop, rd.start, before=BEFORE, lasting=DOWN, after=AFTER)
 
-            # The sign-in limit must bite again: Redis restarted empty, so at most
-            # AUTH_LIMIT more attempts are admitted before a 429.
-            exhaust = Stats()
-            denial = None
-            for _ in range(AUTH_LIMIT + 10):
-                attempt = Client(server.port, exhaust).request(
-                    "POST", "/v1/auth/token", json_body=credentials, label="exhaust"
-                )
-                if attempt.status == 429:
-                    denial = attempt
-                    break
-            same_master = server.proc is not None and server.proc.poll() is None
-            recycled, unplanned = server.recycled(), server.unplanned_restarts()
-            kind = server.kind
-            check_log(report, server)
+        # The sign-in limit must bite again: Redis restarted empty, so at most
+        # AUTH_LIMIT more attempts are admitted before a 429.
+        exhaust = Stats()
+        denial = None
+        for _ in range(AUTH_LIMIT + 10):
+            attempt = Client(server.port, exhaust).request(
+                "POST", "/v1/auth/token", json_body=credentials, label="exhaust"
+            )
+            if attempt.status == 429:
+                denial = attempt
+                break
+        same_master = server.proc is not None and server.proc.poll() is None
+        recycled, unplanned = server.recycled(), server.unplanned_restarts()
+        kind = server.kind
+        check_log(report, server)
 
     judge(report, stats, marks)
     report.expect(denial is not None, f"no 429 within {AUTH_LIMIT + 10} sign-ins after recovery")
@@ -103,6 +91,17 @@ def run(database_kind: str = "postgresql") -> Report:
     report.figures["exhaust_to_429"] = len(exhaust.select())
     report.figures["database"] = database_kind
     return report.finish()
+
+
+@contextlib.contextmanager
+def servers(database_kind: str, **settings: object) -> Iterator[tuple[RedisServer, Server]]:
+    """What the Redis drills run against: a database of this kind, a Redis, and the app
+    server on both, with `settings` and the drills' RETRY_INTERVAL; stopped afterwards."""
+    with workdir() as scratch, database(database_kind, scratch) as (url, _pg), redis_server() as rd:
+        env = app_env(url, rd.url, RATELIMIT_STORE_RETRY_INTERVAL=RETRY_INTERVAL, **settings)
+        init_db(env)
+        with server_class()(env, scratch) as server:
+            yield rd, server
 
 
 def steady_traffic(port: int, stats: Stats) -> tuple[Callable[[int, int], None], dict[str, str]]:
@@ -133,7 +132,7 @@ def steady_traffic(port: int, stats: Stats) -> tuple[Callable[[int, int], None],
 def judge(report: Report, stats: Stats, marks: dict[str, float]) -> None:
     """Check the phases: fail open, fail closed, bounded latency, recovery."""
     # "While down" ends as the restart begins: Redis may answer before start() returns.
-    down, restarting, up = marks["down"], marks["restarting"], marks["up"]
+    down, restarting, up = marks["cut"], marks["restoring"], marks["restored"]
     recovered = up + RETRY_INTERVAL + MARGIN
     ordinary = stats.select("me", "create_alias", "divide", "list", "signup")
     sign_ins = stats.select("sign_in")
@@ -155,14 +154,7 @@ def judge(report: Report, stats: Stats, marks: dict[str, float]) -> None:
     )
     bad_sign_ins = [r for r in sign_ins if r.started > recovered and r.status not in (200, 429)]
     report.expect(not bad_sign_ins, f"{len(bad_sign_ins)} sign-ins after recovery not 200/429")
-    ready_down = [
-        r
-        for r in ready
-        if down + MARGIN < r.started
-        and r.ended < restarting
-        and r.status == 503
-        and (r.json() or {}).get("checks", {}).get("redis") == "down"
-    ]
+    ready_down = said_down(ready, (down + MARGIN, restarting), "redis")
     ready_after = [r for r in ready if r.started > recovered]
     report.expect(bool(ready_down), "/health/ready never said redis is down during the outage")
     report.expect(

@@ -13,26 +13,18 @@ afterwards.
 
 from __future__ import annotations
 
-import time
-
 from drills.common import (
     Background,
     Report,
     Stats,
-    app_env,
     check_failure_policy,
     check_log,
-    database,
-    init_db,
     main,
     ms,
+    outage,
     percentile,
-    redis_server,
-    server_class,
-    sleep_until,
-    workdir,
 )
-from drills.redis_down import CLIENTS, MARGIN, RETRY_INTERVAL, steady_traffic
+from drills.redis_down import CLIENTS, MARGIN, RETRY_INTERVAL, servers, steady_traffic
 
 BEFORE, STALL, AFTER = 2.5, 3.0, 2.5
 #: The first second warms each worker up (first connections, first queries) and is
@@ -46,37 +38,20 @@ REDIS_BOUND = 0.2 + 0.2
 def run(database_kind: str = "postgresql") -> Report:
     """Run the Redis stall drill and return its report."""
     report = Report("redis_stall")
-    with workdir() as scratch, database(database_kind, scratch) as (url, _pg), redis_server() as rd:
-        env = app_env(
-            url,
-            rd.url,
-            REDIS_CONNECT_TIMEOUT=0.2,
-            REDIS_SOCKET_TIMEOUT=0.2,
-            RATELIMIT_STORE_RETRY_INTERVAL=RETRY_INTERVAL,
-        )
-        init_db(env)
-        with server_class()(env, scratch) as server:
-            stats = Stats()
-            step, _credentials = steady_traffic(server.port, stats)
-            marks: dict[str, float] = {}
-            try:
-                with Background(CLIENTS + 2, step, report) as load:
-                    marks["start"] = time.monotonic()
-                    sleep_until(marks["start"] + BEFORE)
-                    rd.pause()
-                    marks["paused"] = time.monotonic()
-                    sleep_until(marks["paused"] + STALL)
-                    marks["resuming"] = time.monotonic()
-                    rd.resume()
-                    marks["resumed"] = time.monotonic()
-                    sleep_until(marks["resumed"] + AFTER)
-                    load.stop()
-            finally:
-                rd.resume()
-            recycled, unplanned = server.recycled(), server.unplanned_restarts()
-            kind = server.kind
-            queued = server.queues_per_worker
-            check_log(report, server)
+    timeouts = {"REDIS_CONNECT_TIMEOUT": 0.2, "REDIS_SOCKET_TIMEOUT": 0.2}  # REDIS_BOUND
+    with servers(database_kind, **timeouts) as (rd, server):
+        stats = Stats()
+        step, _credentials = steady_traffic(server.port, stats)
+        marks: dict[str, float] = {}
+        try:
+            with Background(CLIENTS + 2, step, report):
+                outage(marks, rd.pause, rd.resume, before=BEFORE, lasting=STALL, after=AFTER)
+        finally:
+            rd.resume()
+        recycled, unplanned = server.recycled(), server.unplanned_restarts()
+        kind = server.kind
+        queued = server.queues_per_worker
+        check_log(report, server)
 
     judge(report, stats, marks, queued=queued)
     report.expect(unplanned == 0, f"{unplanned} workers were killed and replaced")
@@ -92,7 +67,7 @@ def judge(report: Report, stats: Stats, marks: dict[str, float], *, queued: bool
     may first wait for the one ahead of it, which may be waiting on Redis itself.
     """
     # "While stalled" ends as SIGCONT is sent, not when resume() returns.
-    paused, resuming, resumed = marks["paused"], marks["resuming"], marks["resumed"]
+    paused, resuming, resumed = marks["cut"], marks["restoring"], marks["restored"]
     recovered = resumed + RETRY_INTERVAL + MARGIN
     everything = stats.select()
     ordinary = stats.select("me", "create_alias", "divide", "list", "signup")

@@ -6,6 +6,7 @@ Serving itself is exercised by the drills under granian (`tox -e drills-granian`
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +73,23 @@ def test_more_than_one_target_is_a_usage_error() -> None:
     )
     assert done.returncode == 1
     assert "usage: python serve.py [MODULE:FACTORY]" in done.stderr
+
+
+def test_gunicorn_conf_finds_serve_py_when_started_elsewhere(tmp_path: Path) -> None:
+    """gunicorn.conf.py parses GUNICORN_* with serve.py's helpers, and gunicorn reads it
+    before moving to --chdir: started from another directory, it still finds them."""
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")),
+            *("--chdir", str(ROOT), "--print-config"),
+            "serve:main",  # --print-config only loads the target: any importable callable
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "GUNICORN_WORKERS": "7"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"^workers +=\s+7$", done.stdout, re.MULTILINE), done.stdout
