@@ -51,8 +51,11 @@ def unverified(versions: dict[str, str]) -> dict[str, str]:
     """The libraries among `versions` outside the range the fast path was verified against."""
     outside = {}
     for name, installed in versions.items():
-        low, high = VERIFIED[name]
-        if not Version(low) <= Version(installed) < Version(high):
+        low, high = (Version(bound) for bound in VERIFIED[name])
+        found = Version(installed)
+        # By release number at the top, so that 3.2.0.dev0, which sorts before 3.2,
+        # counts as the 3.2 it leads to.
+        if not (low <= found and found.release < high.release):
             outside[name] = installed
     return outside
 
