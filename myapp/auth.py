@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from myapp.core import Forbidden, Unauthorized, api_request
 from myapp.core.ratelimit import EXTENSION as RATELIMIT
+from myapp.core.request import context_globals
 from myapp.db import get_session
 from myapp.models import User
 from myapp.services.tokens import user_for_token
@@ -38,9 +39,10 @@ def authenticated_user() -> User | None:
     token = bearer_token()
     if token is None:  # nothing to look up, and nothing worth remembering
         return None
-    user = g.get("_auth_user", _UNSET)
+    context = context_globals()
+    user = context.get("_auth_user", _UNSET)
     if user is _UNSET:
-        user = g._auth_user = user_for_token(get_session(), token)
+        user = context._auth_user = user_for_token(get_session(), token)
     return cast("User | None", user)
 
 

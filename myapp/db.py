@@ -14,12 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app
 from sqlalchemy import BigInteger, Engine, Integer, create_engine, event, exc, text
 from sqlalchemy.orm import DeclarativeBase, Session
 
-from myapp.core import ApiFlask, ServiceUnavailable
+from myapp.core import ApiFlask, ServiceUnavailable, api_request
 from myapp.core.errors import render_problem
+from myapp.core.request import context_globals, current_api_app
 
 EXTENSION = "db"
 #: The engine writing requests use: on SQLite, one that begins with BEGIN IMMEDIATE.
@@ -100,16 +101,18 @@ def get_engine(app: Flask | None = None) -> Engine:
 
 def get_session() -> Session:
     """This request's session, opened on first use and closed at teardown."""
-    session: Session | None = g.get("db_session")
+    context = context_globals()
+    session: Session | None = context.get("db_session")
     if session is None:
-        writing = request.method not in _SAFE_METHODS
-        engine = current_app.extensions[WRITE_EXTENSION] if writing else get_engine()
-        session = g.db_session = Session(engine, expire_on_commit=False)
+        writing = api_request().method not in _SAFE_METHODS
+        extensions = current_api_app().extensions
+        engine = extensions[WRITE_EXTENSION if writing else EXTENSION]
+        session = context.db_session = Session(engine, expire_on_commit=False)
     return session
 
 
 def _close_session(_error: BaseException | None) -> None:
-    session: Session | None = g.pop("db_session", None)
+    session: Session | None = context_globals().pop("db_session", None)
     if session is None:
         return
     try:

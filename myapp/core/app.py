@@ -11,6 +11,7 @@ from werkzeug.datastructures import ImmutableDict
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import RequestRedirect
 
+from myapp.core.errors import handle_unexpected
 from myapp.core.request import ApiRequest, api_request
 from myapp.core.response import ApiResponse
 from myapp.core.result import ApiResult
@@ -88,8 +89,8 @@ class ApiFlask(Flask):
                     f"a view returned {type(rv).__name__}; return an ApiResult, a dict or a list"
                 )
         except (TypeError, ValueError) as exc:  # not JSON-serializable, not finite, not JSON
-            # The one error path: logged with the request id, answered as a 500 problem.
-            return super().make_response(self.handle_user_exception(exc))
+            # A bug in the view: logged with the request id, answered as a 500 problem.
+            return handle_unexpected(exc)
         if isinstance(rv, RequestRedirect):
             redirect = self.response_class(status=rv.code, headers={"Location": rv.new_url})
             del redirect.headers["Content-Type"]

@@ -9,9 +9,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from flask import request
-
 from myapp.core.errors import PreconditionFailed
+from myapp.core.request import api_request
 from myapp.core.response import dump_json
 from myapp.core.result import ApiResult
 
@@ -35,12 +34,13 @@ def with_etag(value: Any, status: int = 200, headers: dict[str, str] | None = No
 def conditional(value: Any) -> ApiResult:
     """A 200 with an ETag, or a bodiless 304 when If-None-Match already has it."""
     result = with_etag(value)
-    if request.if_none_match.contains_weak(result.headers["ETag"].strip('"')):
+    if api_request().if_none_match.contains_weak(result.headers["ETag"].strip('"')):
         result.value, result.status = None, 304
     return result
 
 
 def require_match(current: Any) -> None:
     """Raise 412 when If-Match is given and does not match the current representation."""
-    if request.if_match and not request.if_match.contains(etag_of(current)):
+    if_match = api_request().if_match
+    if if_match and not if_match.contains(etag_of(current)):
         raise PreconditionFailed()

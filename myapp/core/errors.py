@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 from http import HTTPStatus
-from typing import Any, cast
+from typing import Any
 
 from flask import Flask, Response, current_app, request
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
-from myapp.core.request import api_request, current_request_id
-from myapp.core.response import ApiResponse
+from myapp.core.request import api_request, current_api_app, current_request_id
 
 PROBLEM_MIMETYPE = "application/problem+json"
 # A few Werkzeug descriptions mark words up with <code>; problem details are plain text.
@@ -173,10 +172,9 @@ class ServiceUnavailable(ApiException):
 
 def render_problem(error: ApiException) -> Response:
     """Render an ApiException as an application/problem+json response."""
-    current = api_request()
-    body = error.problem(current_app.config["PROBLEM_TYPE_BASE"], current.path, current.request_id)
-    response_class = cast(type[ApiResponse], current_app.response_class)
-    return response_class.for_document(body, error.status, error.headers, PROBLEM_MIMETYPE)
+    current, app = api_request(), current_api_app()
+    body = error.problem(app.config["PROBLEM_TYPE_BASE"], current.path, current.request_id)
+    return app.response_class.for_document(body, error.status, error.headers, PROBLEM_MIMETYPE)
 
 
 def from_http_exception(error: HTTPException) -> ApiException:

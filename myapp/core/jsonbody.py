@@ -7,10 +7,8 @@ import math
 import re
 from typing import Any
 
-from flask import current_app
-
 from myapp.core.errors import InvalidBody, UnsupportedMediaType
-from myapp.core.request import ApiRequest, api_request
+from myapp.core.request import ApiRequest, api_request, current_api_app
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]", re.ASCII)
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -135,4 +133,4 @@ def json_body() -> Any:
     raw = current.read_body()
     if not raw:
         raise InvalidBody("The request body is empty; send a JSON object.")
-    return parse_json(raw, current_app.config["JSON_MAX_DEPTH"])
+    return parse_json(raw, current_api_app().config["JSON_MAX_DEPTH"])

@@ -16,7 +16,7 @@ from flask import Flask
 from werkzeug.routing import Rule
 from werkzeug.routing.converters import IntegerConverter, NumberConverter
 
-from myapp.core.ratelimit import current_limiter, route_policy
+from myapp.core.ratelimit import current_limiter
 from myapp.core.routing import IdConverter
 from myapp.core.schema import to_json_schema
 
@@ -144,7 +144,7 @@ def _problem_statuses(app: Flask, rule: Rule, view: Any, method: str) -> set[int
     if getattr(view, "requires_admin", False):
         statuses.add(403)
     limiter = current_limiter()
-    policy = route_policy(app, limiter, rule.endpoint) if limiter is not None else None
+    policy = limiter.policy_for(rule.endpoint) if limiter is not None else None
     if policy is not None:
         statuses.add(429)
         if policy.sensitive:

@@ -12,12 +12,11 @@ from typing import Any
 from urllib.parse import quote_plus, urlencode
 
 import voluptuous as vol
-from flask import current_app, request
 from itsdangerous import BadData, URLSafeSerializer
 from werkzeug.sansio.utils import get_current_url
 
 from myapp.core.errors import InvalidParameters
-from myapp.core.request import api_request
+from myapp.core.request import api_request, current_api_app
 from myapp.core.result import ListResult
 from myapp.core.validators import Integer, String
 
@@ -130,7 +129,8 @@ CURSOR_QUERY: dict[Any, Any] = {
 
 
 def _cursor_serializer(scope: str) -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"myapp.cursor:{scope}")
+    secret = current_api_app().config["SECRET_KEY"]
+    return URLSafeSerializer(secret, salt=f"myapp.cursor:{scope}")
 
 
 def encode_cursor(position: list[Any], scope: str) -> str:
@@ -164,7 +164,7 @@ class CursorResult(ListResult):
     def __init__(self, items: list[Any], *, limit: int, next_cursor: str | None):
         meta: dict[str, Any] = {"limit": limit, "has_more": next_cursor is not None}
         url = url_maker("limit", "cursor")
-        cursor = request.args.get("cursor")
+        cursor = api_request().args.get("cursor")
         links = {"self": url(limit=limit, cursor=cursor) if cursor else url(limit=limit)}
         if next_cursor is not None:
             meta["next_cursor"] = next_cursor

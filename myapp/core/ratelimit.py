@@ -19,14 +19,14 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import redis
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response
 
 from myapp.core.app import ApiFlask
 from myapp.core.errors import ApiException, ServiceUnavailable
 from myapp.core.fastpath import redis_backend_class
 from myapp.core.limiter_backends import Backend, Limit, MemoryBackend, RedisBackend
 from myapp.core.policies import Policy, RateLimitState, names_setting, parse_limits
-from myapp.core.request import api_request
+from myapp.core.request import ApiRequest, api_request, context_globals, current_api_app
 from myapp.core.response import ApiResponse
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,6 +46,7 @@ class Limiter:
 
     def __init__(self, app: Flask, backend: Backend) -> None:
         config = app.config
+        self.view_functions = app.view_functions
         self.backend = backend
         self.config = config
         self.default = Policy("default", "RATELIMIT_DEFAULT")
@@ -72,7 +73,16 @@ class Limiter:
             entry = self._policies[policy] = (limits, f"{self.prefix}:{policy.name}:")
         return entry
 
-    def check(self, policy: Policy) -> RateLimitState | None:
+    def policy_for(self, endpoint: str | None) -> Policy | None:
+        """The policy of the route an endpoint names: its own, none (exempt), or the default.
+
+        A path no route matches has no endpoint, and counts against the default.
+        """
+        view = self.view_functions.get(endpoint) if endpoint is not None else None
+        policy: Policy | None = getattr(view, "ratelimit_policy", self.default)
+        return policy
+
+    def check(self, policy: Policy, current: ApiRequest) -> RateLimitState | None:
         """Count this request; None means the store is down and the policy fails open.
 
         The bucket is the authenticated identity, else the client address.
@@ -80,7 +90,7 @@ class Limiter:
         if time.monotonic() >= self._down_until:
             limits, prefix = self._policy(policy)
             identity = None if policy.by_address else self.identity_loader()
-            key = prefix + (identity or f"ip:{api_request().remote_addr}")
+            key = prefix + (identity or f"ip:{current.remote_addr}")
             try:
                 allowed, until_full = self.backend.hit(key, limits)
             except redis.RedisError as exc:
@@ -97,6 +107,39 @@ class Limiter:
             retry_after=max(1, math.ceil(self.retry_interval)),
         )
 
+    def limit_request(self) -> None:
+        """Count this request against its route's policy; raise 429 over the limit.
+
+        The app's before-request hook, so it runs after routing and before the view
+        and its decorators (authentication, validation). The verdict goes to
+        `g.ratelimit` for `add_headers`.
+        """
+        current = api_request()
+        policy = self.policy_for(current.endpoint)
+        if policy is None:
+            return
+        state = self.check(policy, current)
+        if state is None:
+            return
+        context_globals().ratelimit = state
+        if not state.allowed:
+            limit = state.binding[0]
+            raise RateLimited(
+                f"Rate limit {limit.quota} per {limit.window} seconds exceeded; "
+                f"retry in {state.retry_after} seconds.",
+                headers={"Retry-After": str(state.retry_after)},
+            )
+
+    def add_headers(self, response: Response) -> Response:
+        """Write the verdict's headers on the response: the app's after-request hook."""
+        state: RateLimitState | None = context_globals().get("ratelimit")
+        if state is not None:
+            if isinstance(response, ApiResponse):
+                response.add_fields(state.headers())
+            else:
+                response.headers.extend(state.headers())
+        return response
+
     def _store_down(self, exc: Exception) -> None:
         # Skip the store for a moment so an outage costs one timeout, not one per request.
         # Workers see an outage at the same instant; a little jitter (never past the
@@ -112,7 +155,7 @@ class Limiter:
 
 def current_limiter() -> Limiter | None:
     """The current app's limiter, None when it has none (rate limiting disabled)."""
-    limiter: Limiter | None = current_app.extensions.get(EXTENSION)
+    limiter: Limiter | None = current_api_app().extensions.get(EXTENSION)
     return limiter
 
 
@@ -142,52 +185,6 @@ def exempt(view: F) -> F:
     return view
 
 
-def route_policy(app: Flask, limiter: Limiter, endpoint: str | None) -> Policy | None:
-    """The policy of the route an endpoint names: its own, none (exempt), or the default.
-
-    A path no route matches has no endpoint, and counts against the default.
-    """
-    view = app.view_functions.get(endpoint) if endpoint is not None else None
-    policy: Policy | None = getattr(view, "ratelimit_policy", limiter.default)
-    return policy
-
-
-def limit_request() -> None:
-    """Count this request against its route's policy; raise 429 over the limit.
-
-    The app's before-request hook, so it runs after routing and before the view
-    and its decorators (authentication, validation).
-    """
-    limiter = current_limiter()
-    if limiter is None:
-        return
-    policy = route_policy(current_app, limiter, api_request().endpoint)
-    if policy is None:
-        return
-    state = limiter.check(policy)
-    if state is None:
-        return
-    g.ratelimit = state
-    if not state.allowed:
-        limit = state.binding[0]
-        raise RateLimited(
-            f"Rate limit {limit.quota} per {limit.window} seconds exceeded; "
-            f"retry in {state.retry_after} seconds.",
-            headers={"Retry-After": str(state.retry_after)},
-        )
-
-
-def add_ratelimit_headers(response: Response) -> Response:
-    """Write the verdict's headers on the response: the app's after-request hook."""
-    state: RateLimitState | None = g.get("ratelimit")
-    if state is not None:
-        if isinstance(response, ApiResponse):
-            response.add_fields(state.headers())
-        else:
-            response.headers.extend(state.headers())
-    return response
-
-
 def make_backend(app: ApiFlask) -> Backend:
     """Redis when REDIS_URL is set, else memory."""
     url = app.config["REDIS_URL"]
@@ -213,8 +210,8 @@ def register_ratelimit(app: ApiFlask) -> None:
         app.readiness_checks["redis"] = backend.client.ping
     limiter = app.extensions[EXTENSION] = Limiter(app, backend)
     for endpoint in app.view_functions:
-        policy = route_policy(app, limiter, endpoint)
+        policy = limiter.policy_for(endpoint)
         if policy is not None:
             limiter.limits(policy)
-    app.before_request(limit_request)
-    app.after_request(add_ratelimit_headers)
+    app.before_request(limiter.limit_request)
+    app.after_request(limiter.add_headers)

@@ -7,17 +7,15 @@ import functools
 import inspect
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import voluptuous as vol
-from flask import current_app
 
-from myapp.core.app import ApiFlask
 from myapp.core.errors import InvalidBody, InvalidParameters, ValidationFailed
 from myapp.core.fastpath import Check, Miss, schema_plan
 from myapp.core.jsonbody import json_body
-from myapp.core.request import api_request
+from myapp.core.request import api_request, current_api_app
 from myapp.core.validators import Boolean, Integer, Number, String
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -99,7 +97,7 @@ def _run(schema: vol.Schema, fast: Check | None, value: Any) -> Any:
 
     The plan is used only where the app's fast path covers voluptuous.
     """
-    if fast is not None and "voluptuous" in cast(ApiFlask, current_app).fast_path:
+    if fast is not None and "voluptuous" in current_api_app().fast_path:
         try:
             return fast(value)
         except Miss:

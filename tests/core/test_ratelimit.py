@@ -144,7 +144,7 @@ def test_health_is_exempt(backend_url):
 def test_the_verdict_is_kept_in_g_before_the_view_runs(backend_url):
     app = make_app(backend_url)
     with app.test_request_context(ROUTE):
-        assert app.preprocess_request() is None  # the limiter's before-request hook
+        assert app.extensions[EXTENSION].limit_request() is None  # the before-request hook
         assert g.ratelimit.allowed is True
         assert g.ratelimit.binding[1] == 4
         result = app.view_functions["calc.add_query"]()

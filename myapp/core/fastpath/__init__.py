@@ -27,10 +27,10 @@ if TYPE_CHECKING:
 #: Per library: the lowest version the fast path was verified against, and the
 #: first it was not (the next minor release, which may change what it mirrors).
 VERIFIED: dict[str, tuple[str, str]] = {
-    "flask": ("3.1.0", "3.2"),
+    "flask": ("3.1.3", "3.2"),  # RequestContext._session is new in 3.1.3
     "werkzeug": ("3.1.0", "3.2"),
     "voluptuous": ("0.15.0", "0.17"),
-    "redis": ("8.0.0", "9"),
+    "redis": ("8.0.0", "8.3"),
 }
 
 #: A voluptuous schema's plan: its answer for a valid value, else it raises Miss.

@@ -126,10 +126,16 @@ def preprocess_request(app: ApiFlask) -> Any:
     """Flask.preprocess_request: URL value preprocessors, then before-request hooks, app first."""
     current = current_request()
     preprocessors, befores = app.url_value_preprocessors, app.before_request_funcs
-    if not (preprocessors or befores):
+    if _app_only(preprocessors) and _app_only(befores):  # no blueprint names to work out
+        for url_func in preprocessors.get(None, ()):
+            url_func(current.endpoint, current.view_args)
+        ensure_sync = app.ensure_sync
+        for before_func in befores.get(None, ()):
+            rv = ensure_sync(before_func)()
+            if rv is not None:
+                return rv
         return None
-    app_only = _app_only(preprocessors) and _app_only(befores)
-    names = (None,) if app_only else (None, *reversed(current.blueprints))
+    names = (None, *reversed(current.blueprints))
     for name in names:
         for url_func in preprocessors.get(name, ()):
             url_func(current.endpoint, current.view_args)
