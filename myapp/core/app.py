@@ -36,7 +36,8 @@ class ApiFlask(Flask):
     """A Flask app whose views return ApiResults (or dicts and lists) rendered as JSON.
 
     Every response, success or error, leaves through `finish_response`, the last
-    after-request hook, which adds the headers the wire contract promises.
+    after-request hook, which adds the headers the wire contract promises and
+    those the request collected on the way (`ApiRequest.response_headers`).
     """
 
     request_class = ApiRequest
@@ -106,12 +107,16 @@ class ApiFlask(Flask):
         return self.response_class.for_document(result.envelope(), result.status, result.headers)
 
     def finish_response(self, response: Response) -> Response:
-        """Add the standard headers, and drop a body the request never read."""
+        """Add the standard headers and the request's `response_headers`; drop an unread body."""
         current = api_request()
         # Looked for before the fields below are added, which never include it; and
         # not with `in headers`, which Werkzeug answers by raising and catching KeyError.
         cached = any(key.lower() == "cache-control" for key, _ in response.headers)
-        fields = [("X-Request-ID", current.request_id), ("X-Content-Type-Options", "nosniff")]
+        fields = [
+            ("X-Request-ID", current.request_id),
+            ("X-Content-Type-Options", "nosniff"),
+            *current.response_headers,
+        ]
         if not cached:
             fields.append(("Cache-Control", "no-store"))
         if isinstance(response, ApiResponse):

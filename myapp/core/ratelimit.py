@@ -3,9 +3,9 @@
 One step of the request's path, right after routing: a before-request hook counts
 the request against its route's policy (`@ratelimit` names one, `@exempt` none,
 and every other route, and every path no route matches, has the default), before
-authentication, validation and the view. The verdict is kept in `g.ratelimit`,
-and an after-request hook writes its headers on whatever response the request
-gets, a 429 or any other error included. The key is the authenticated identity
+authentication, validation and the view. The verdict's headers go to the
+request's `response_headers`, so whatever response it gets carries them, a 429
+or any other error included. The key is the authenticated identity
 when the identity loader finds one, else the client address (X-Forwarded-For
 counts only through the configured proxy hops).
 """
@@ -19,15 +19,14 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import redis
-from flask import Flask, Response
+from flask import Flask
 
 from myapp.core.app import ApiFlask
 from myapp.core.errors import ApiException, ServiceUnavailable
 from myapp.core.fastpath import redis_backend_class
 from myapp.core.limiter_backends import Backend, Limit, MemoryBackend, RedisBackend
 from myapp.core.policies import Policy, RateLimitState, names_setting, parse_limits
-from myapp.core.request import ApiRequest, api_request, context_globals, current_api_app
-from myapp.core.response import ApiResponse
+from myapp.core.request import ApiRequest, api_request, current_api_app
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXTENSION = "ratelimit"
@@ -111,8 +110,7 @@ class Limiter:
         """Count this request against its route's policy; raise 429 over the limit.
 
         The app's before-request hook, so it runs after routing and before the view
-        and its decorators (authentication, validation). The verdict goes to
-        `g.ratelimit` for `add_headers`.
+        and its decorators (authentication, validation).
         """
         current = api_request()
         policy = self.policy_for(current.endpoint)
@@ -121,7 +119,7 @@ class Limiter:
         state = self.check(policy, current)
         if state is None:
             return
-        context_globals().ratelimit = state
+        current.response_headers += state.headers()
         if not state.allowed:
             limit = state.binding[0]
             raise RateLimited(
@@ -129,16 +127,6 @@ class Limiter:
                 f"retry in {state.retry_after} seconds.",
                 headers={"Retry-After": str(state.retry_after)},
             )
-
-    def add_headers(self, response: Response) -> Response:
-        """Write the verdict's headers on the response: the app's after-request hook."""
-        state: RateLimitState | None = context_globals().get("ratelimit")
-        if state is not None:
-            if isinstance(response, ApiResponse):
-                response.add_fields(state.headers())
-            else:
-                response.headers.extend(state.headers())
-        return response
 
     def _store_down(self, exc: Exception) -> None:
         # Skip the store for a moment so an outage costs one timeout, not one per request.
@@ -198,7 +186,7 @@ def make_backend(app: ApiFlask) -> Backend:
 
 
 def register_ratelimit(app: ApiFlask) -> None:
-    """Install the limiter, check every route's policy, and hook in the check and its headers.
+    """Install the limiter, check every route's policy, and hook the check in.
 
     Runs after the blueprints are registered, so that a policy naming a missing or
     malformed setting stops start-up instead of failing its first request.
@@ -214,4 +202,3 @@ def register_ratelimit(app: ApiFlask) -> None:
         if policy is not None:
             limiter.limits(policy)
     app.before_request(limiter.limit_request)
-    app.after_request(limiter.add_headers)

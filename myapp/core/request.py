@@ -6,6 +6,7 @@ import contextlib
 import os
 import re
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from flask import Request, current_app, g, request
@@ -28,6 +29,10 @@ class ApiRequest(Request):
         super().__init__(*args, **kwargs)
         #: perf_counter() when the request arrived, for the access log's duration.
         self.started = time.perf_counter()
+        #: Header fields for whatever response this request gets, a success or any
+        #: problem (the rate limiter's, for one); `ApiFlask.finish_response` adds them.
+        #: Only names and values built in code, never text from the client.
+        self.response_headers: list[tuple[str, str]] = []
 
     @cached_property
     def request_id(self) -> str:
@@ -78,26 +83,21 @@ class ApiRequest(Request):
                 pass
 
 
-def api_request() -> ApiRequest:
-    """The request being handled, typed as the ApiRequest it is (the object, not the proxy)."""
-    # Werkzeug's documented way to the object behind a proxy.
-    return cast(ApiRequest, cast(Any, request)._get_current_object())
+# The objects behind Flask's proxies, read with Werkzeug's documented getter: every
+# attribute read through a proxy costs about a microsecond (the lookup fails on the
+# proxy first), the getter a tenth of that. Each is the proxy's own function, so a
+# call costs no more than the getter itself.
+
+#: The request being handled, typed as the ApiRequest it is.
+api_request: Callable[[], ApiRequest] = cast(Any, request)._get_current_object
+
+#: The app of the current context.
+current_api_app: Callable[[], ApiFlask] = cast(Any, current_app)._get_current_object
+
+#: The current context's `g`.
+context_globals: Callable[[], Any] = cast(Any, g)._get_current_object
 
 
 def current_request_id() -> str:
     """Return the id of the request being handled."""
     return api_request().request_id
-
-
-def current_api_app() -> ApiFlask:
-    """The app of the current context: the object, not the `current_app` proxy.
-
-    Every attribute read through a Werkzeug proxy costs about a microsecond (the
-    lookup fails on the proxy first); reading the object once costs a tenth of that.
-    """
-    return cast("ApiFlask", cast(Any, current_app)._get_current_object())
-
-
-def context_globals() -> Any:
-    """The current context's `g`: the object, not the proxy (see `current_api_app`)."""
-    return cast(Any, g)._get_current_object()

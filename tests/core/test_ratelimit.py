@@ -13,12 +13,11 @@ import time
 
 import pytest
 import redis as redis_lib
-from flask import g
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from myapp import create_app
-from myapp.core import ApiResult
+from myapp.core import ApiResult, api_request
 from myapp.core.fastpath.redis_evalsha import EvalshaRedisBackend
 from myapp.core.limiter_backends import GCRA_SCRIPT, Limit, MemoryBackend, RedisBackend, gcra
 from myapp.core.policies import parse_limits
@@ -141,13 +140,14 @@ def test_health_is_exempt(backend_url):
     assert all("RateLimit" not in r.headers for r in responses)
 
 
-def test_the_verdict_is_kept_in_g_before_the_view_runs(backend_url):
+def test_the_verdict_reaches_the_requests_headers_before_the_view_runs(backend_url):
     app = make_app(backend_url)
     with app.test_request_context(ROUTE):
         assert app.extensions[EXTENSION].limit_request() is None  # the before-request hook
-        assert g.ratelimit.allowed is True
-        assert g.ratelimit.binding[1] == 4
+        fields = dict(api_request().response_headers)
         result = app.view_functions["calc.add_query"]()
+    assert fields["X-RateLimit-Remaining"] == "4"
+    assert fields["RateLimit-Policy"] == '"default";q=5;w=60'
     assert isinstance(result, ApiResult)
     assert result.value == {"sum": 3}
 

@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Callable, Iterable
 from itertools import chain
 from types import MethodType
-from typing import Any, cast
+from typing import Any
 
 from flask import Flask, Response
 from flask.ctx import AppContext, RequestContext, _sentinel
@@ -48,7 +48,8 @@ def request_context() -> RequestContext:
 
 def current_request() -> ApiRequest:
     """The request being handled, read from its context variable."""
-    return cast(ApiRequest, request_context().request)
+    current: ApiRequest = request_context().request  # type: ignore[assignment]
+    return current
 
 
 def _app_only(hooks: dict[Any, Any]) -> bool:
@@ -165,7 +166,7 @@ def process_response(app: ApiFlask, response: Response) -> Response:
     for func in ctx._after_request_functions:
         response = app.ensure_sync(func)(response)
     afters = app.after_request_funcs
-    for name in _names(afters, cast(ApiRequest, ctx.request)):
+    for name in _names(afters, ctx.request):  # type: ignore[arg-type]
         for func in reversed(afters.get(name, ())):
             response = app.ensure_sync(func)(response)
     if not app.session_interface.is_null_session(ctx._session):

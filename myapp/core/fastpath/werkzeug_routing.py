@@ -72,6 +72,8 @@ def create_url_adapter(app: ApiFlask, request: Request | None) -> MapAdapter | N
     anything else goes to Flask.
     """
     config = app.config
+    if request is None and config["SERVER_NAME"] is None:
+        return None  # nothing to bind to outside a request (every app context asks)
     if (
         request is None
         or config["SERVER_NAME"] is not None
