@@ -10,7 +10,7 @@ from typing import Any, TypeVar, cast
 from flask import Flask, g
 from sqlalchemy.exc import SQLAlchemyError
 
-from myapp.core import Forbidden, Unauthorized, api_request
+from myapp.core import ApiRequest, Forbidden, Unauthorized, api_request
 from myapp.core.ratelimit import EXTENSION as RATELIMIT
 from myapp.core.request import context_globals
 from myapp.db import get_session
@@ -23,9 +23,10 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,128}")
 _UNSET = object()
 
 
-def bearer_token() -> str | None:
+def bearer_token(current: ApiRequest | None = None) -> str | None:
     """The token from `Authorization: Bearer ...`; never from the query string."""
-    header: str = api_request().environ.get("HTTP_AUTHORIZATION", "")  # the header, directly
+    current = api_request() if current is None else current
+    header: str = current.environ.get("HTTP_AUTHORIZATION", "")  # the header, directly
     if not header:  # most requests to most routes: nothing to parse
         return None
     scheme, _, token = header.partition(" ")
@@ -34,9 +35,9 @@ def bearer_token() -> str | None:
     return token.strip()
 
 
-def authenticated_user() -> User | None:
+def authenticated_user(current: ApiRequest | None = None) -> User | None:
     """The caller's user when a live token was presented, else None (looked up once)."""
-    token = bearer_token()
+    token = bearer_token(current)
     if token is None:  # nothing to look up, and nothing worth remembering
         return None
     context = context_globals()
@@ -81,11 +82,11 @@ def require_admin(view: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _rate_limit_identity() -> str | None:
+def _rate_limit_identity(current: ApiRequest) -> str | None:
     # A database outage must not fail routes that never touch the database: count
     # the request by address, and let @require_auth report the outage where it matters.
     try:
-        user = authenticated_user()
+        user = authenticated_user(current)
     except SQLAlchemyError:
         g.pop("_auth_user", None)
         get_session().rollback()

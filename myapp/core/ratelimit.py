@@ -57,7 +57,7 @@ class Limiter:
         self.prefix = config["RATELIMIT_KEY_PREFIX"]
         self.logger = app.logger
         #: Returns the authenticated identity ("user:42") or None; the auth layer sets it.
-        self.identity_loader: Callable[[], str | None] = lambda: None
+        self.identity_loader: Callable[[ApiRequest], str | None] = lambda _request: None
         self._down_until = 0.0
         self._outage = False
 
@@ -88,7 +88,7 @@ class Limiter:
         """
         if time.monotonic() >= self._down_until:
             limits, prefix = self._policy(policy)
-            identity = None if policy.by_address else self.identity_loader()
+            identity = None if policy.by_address else self.identity_loader(current)
             key = prefix + (identity or f"ip:{current.remote_addr}")
             try:
                 allowed, until_full = self.backend.hit(key, limits)

@@ -378,7 +378,7 @@ def test_ensure_sync_cache_lets_request_callbacks_go(app):
 
     client = app.test_client()
     client.get("/hooked")  # the view and the app's own hooks enter the cache here
-    remembered = inspect.getclosurevars(app.ensure_sync).nonlocals["is_async"]
+    remembered = inspect.getclosurevars(app.ensure_sync).nonlocals["remembered"]
     before = len(remembered)
     for _ in range(50):
         assert client.get("/hooked").status_code == 200

@@ -174,7 +174,7 @@ def test_the_limit_runs_before_authentication(backend_url):
 
 def test_identity_loader_keys_by_user(backend_url):
     app = make_app(backend_url, RATELIMIT_DEFAULT="2/minute")
-    app.extensions[EXTENSION].identity_loader = lambda: "user:7"
+    app.extensions[EXTENSION].identity_loader = lambda _request: "user:7"
     client = app.test_client()
     statuses = [
         client.get(ROUTE, environ_base={"REMOTE_ADDR": f"10.0.0.{i}"}).status_code for i in range(3)

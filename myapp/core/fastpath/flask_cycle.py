@@ -202,19 +202,30 @@ def remembering_ensure_sync(app: ApiFlask) -> Callable[[Callable[..., Any]], Cal
     """Flask.ensure_sync, with whether each function is a coroutine function remembered.
 
     Flask asks it of the view and every hook on every request, and the answer
-    (an `inspect` walk over the function) never changes. Weak keys let
-    per-request callbacks (`after_this_request`) go with their request.
+    (an `inspect` walk over the function) never changes. Entries are keyed by
+    the function's id and hold a weak reference to it, checked on every lookup
+    and dropped when the function goes, so per-request callbacks
+    (`after_this_request`) go with their request and an id used again is never
+    mistaken for the function that had it.
     """
-    is_async: weakref.WeakKeyDictionary[Callable[..., Any], bool] = weakref.WeakKeyDictionary()
+    #: id(function) -> (a weak reference to it, whether it is a coroutine function).
+    remembered: dict[int, tuple[weakref.ref[Any], bool]] = {}
+
+    def forget(key: int) -> Callable[[Any], None]:
+        def drop(_gone: Any) -> None:
+            remembered.pop(key, None)
+
+        return drop
 
     def ensure_sync(func: Callable[..., Any]) -> Callable[..., Any]:
-        try:
-            coroutine = is_async[func]
-        except KeyError:
-            coroutine = is_async[func] = inspect.iscoroutinefunction(func)
-        except TypeError:  # a callable that takes no weak reference: ask each time
-            return Flask.ensure_sync(app, func)
-        return app.async_to_sync(func) if coroutine else func
+        entry = remembered.get(id(func))
+        if entry is None or entry[0]() is not func:
+            try:
+                ref = weakref.ref(func, forget(id(func)))
+            except TypeError:  # a callable that takes no weak reference: ask each time
+                return Flask.ensure_sync(app, func)
+            entry = remembered[id(func)] = (ref, inspect.iscoroutinefunction(func))
+        return app.async_to_sync(func) if entry[1] else func
 
     return ensure_sync
 
