@@ -109,15 +109,16 @@ class ApiFlask(Flask):
     def finish_response(self, response: Response) -> Response:
         """Add the standard headers and the request's `response_headers`; drop an unread body."""
         current = api_request()
-        # Looked for before the fields below are added, which never include it; and
-        # not with `in headers`, which Werkzeug answers by raising and catching KeyError.
-        cached = any(key.lower() == "cache-control" for key, _ in response.headers)
         fields = [
             ("X-Request-ID", current.request_id),
             ("X-Content-Type-Options", "nosniff"),
             *current.response_headers,
         ]
-        if not cached:
+        # Not with `in headers`, which Werkzeug answers by raising and catching KeyError.
+        for key, _ in response.headers:
+            if key.lower() == "cache-control":
+                break  # the view chose its own caching
+        else:
             fields.append(("Cache-Control", "no-store"))
         if isinstance(response, ApiResponse):
             response.add_fields(fields)

@@ -157,8 +157,13 @@ class FastResponse(ApiResponse):
         status = self.status_code
         if status < 200 or status in NO_BODY:
             return super().get_wsgi_headers(environ)
-        names = {key.lower() for key, _ in self.headers}
-        if names & _URL_FIELDS or ("content-length" not in names and self.is_sequence):
+        length = False
+        for key, _ in self.headers:
+            name = key.lower()
+            if name in _URL_FIELDS:
+                return super().get_wsgi_headers(environ)
+            length = length or name == "content-length"
+        if not length and self.is_sequence:
             return super().get_wsgi_headers(environ)
         return self.headers
 
