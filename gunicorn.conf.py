@@ -23,7 +23,7 @@ import sys
 # granian. gunicorn reads this file before it moves to --chdir, so serve.py is
 # looked for next to this file, not in whichever directory gunicorn started in.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve import cores, env_int
+from serve import check_app, cores, env_int
 
 bind = [
     address.strip()
@@ -126,3 +126,8 @@ else:
     control_socket_disable = True
 
 proc_name = "myapp"
+
+
+def on_starting(server: object) -> None:
+    """Build the app once in the master, so a refused configuration stops gunicorn at once."""
+    check_app(getattr(getattr(server, "app", None), "app_uri", None) or "myapp:create_app")

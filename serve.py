@@ -8,13 +8,15 @@ environment; this script reads these GRANIAN_* names (the ones granian's own
 command line reads) for the server:
 
     GRANIAN_HOST, GRANIAN_PORT        127.0.0.1, 8000
-    GRANIAN_WORKERS                   2 * cores + 1
+    GRANIAN_WORKERS                   cores
     GRANIAN_WORKERS_KILL_TIMEOUT      20 seconds
     GRANIAN_WORKERS_LIFETIME          3600 seconds (at least 60)
     GRANIAN_RESPAWN_INTERVAL          3.5 seconds
     GRANIAN_LOG_LEVEL                 info
 
-and sets MYAPP_REQUEST_TIMEOUT to 30 seconds unless it is set.
+and sets MYAPP_REQUEST_TIMEOUT to 30 seconds unless it is set. The app is built
+once in this process first, so that a configuration it refuses (no SECRET_KEY)
+stops the server with its message before any worker starts.
 """
 
 from __future__ import annotations
@@ -61,9 +63,8 @@ def settings(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
     return {
         "address": environ.get("GRANIAN_HOST", "127.0.0.1"),
         "port": env_int(environ, "GRANIAN_PORT", 8000),
-        # As gunicorn.conf.py: each worker serves one request at a time, and
-        # twice the cores keeps them busy while others wait on PostgreSQL or Redis.
-        "workers": env_int(environ, "GRANIAN_WORKERS", 2 * cores() + 1),
+        # One per core, as granian advises (it warns about more workers than cores).
+        "workers": env_int(environ, "GRANIAN_WORKERS", cores()),
         # One Python thread per worker: more only contend for the interpreter lock.
         # Each worker keeps the connections it accepted, kept alive, and serves
         # their requests in turn, so one waiting on a slow Redis holds up the
@@ -91,6 +92,25 @@ def settings(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
     }
 
 
+def check_app(target: str) -> None:
+    """Build the app once here, and exit with its message if it cannot start.
+
+    Without this a refused configuration shows only in the workers, which the
+    server starts again and again while nothing answers.
+    """
+    from importlib import import_module
+
+    module, _, name = target.partition(":")
+    try:
+        app = getattr(import_module(module), name.removesuffix("()"))()
+    except Exception as exc:
+        raise SystemExit(f"the app {target} cannot start: {type(exc).__name__}: {exc}") from None
+    del app  # it only had to start; each worker builds its own
+    from myapp.core.logs import stop_logging
+
+    stop_logging()  # the log writer thread it started: no worker inherits it
+
+
 def main(argv: list[str]) -> None:
     """Start granian on the app factory named on the command line (or myapp's)."""
     from granian import Granian
@@ -104,6 +124,7 @@ def main(argv: list[str]) -> None:
     # one: a request past it ends its worker, which granian replaces.
     os.environ.setdefault("MYAPP_REQUEST_TIMEOUT", "30")
     options = settings()
+    check_app(target)
     options["log_level"] = LogLevels(options["log_level"])
     Granian(
         target,

@@ -22,7 +22,7 @@ def test_defaults_serve_one_request_per_worker_and_replace_failed_workers() -> N
     settings = serve.settings({})
     assert settings["address"] == "127.0.0.1"
     assert settings["port"] == 8000
-    assert settings["workers"] == 2 * len(os.sched_getaffinity(0)) + 1
+    assert settings["workers"] == len(os.sched_getaffinity(0))  # granian warns about more
     assert settings["blocking_threads"] == 1
     assert settings["respawn_failed_workers"] is True
     assert settings["workers_kill_timeout"] == 20
@@ -93,3 +93,34 @@ def test_gunicorn_conf_finds_serve_py_when_started_elsewhere(tmp_path: Path) -> 
     )
     assert done.returncode == 0, done.stderr
     assert re.search(r"^workers +=\s+7$", done.stdout, re.MULTILINE), done.stdout
+
+
+def _without_secret_key() -> dict[str, str]:
+    environ = {key: value for key, value in os.environ.items() if key != "MYAPP_SECRET_KEY"}
+    return {**environ, "FLASK_DEBUG": "0", "GRANIAN_PORT": "0", "GUNICORN_BIND": "127.0.0.1:0"}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        (sys.executable, "serve.py"),
+        (sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "myapp:create_app()"),
+    ],
+    ids=["granian", "gunicorn"],
+)
+def test_a_refused_configuration_stops_the_server_before_any_worker(command) -> None:
+    """No SECRET_KEY: the main process exits non-zero with the message; no worker starts."""
+    done = subprocess.run(
+        command,
+        cwd=ROOT,
+        env=_without_secret_key(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "cannot start: ConfigError: SECRET_KEY is missing or weak" in done.stderr
+    assert "MYAPP_SECRET_KEY" in done.stderr  # how to fix it
+    assert "Spawning worker" not in done.stderr
+    assert "Booting worker" not in done.stderr
