@@ -1,38 +1,60 @@
-"""Commands for `flask --app myapp ...`: create the schema, create users."""
+"""Commands for `flask --app myapp ...`: the schema, its migrations, users."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 import click
 import voluptuous as vol
 from alembic import command
-from alembic.config import Config
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy.orm import Session
 
 from myapp.core import Email
 from myapp.db import get_engine
+from myapp.migrations import alembic_config, schema_revision
 from myapp.services.users import EmailTaken, create_user
 
-MIGRATIONS = Path(__file__).parent / "migrations"
 
+def upgrade_database(app: Flask) -> tuple[str | None, str | None]:
+    """Bring the schema to the newest migration (creating it on an empty database).
 
-def upgrade_database(app: Flask) -> None:
-    """Bring the schema to the newest migration (creating it on an empty database)."""
-    config = Config(str(MIGRATIONS / "alembic.ini"))
+    Returns the schema's revisions before and after (None: there was no schema).
+    """
+    config = alembic_config()
     with get_engine(app).begin() as connection:
+        before = schema_revision(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+        return before, schema_revision(connection)
 
 
 @click.command("init-db")
 @with_appcontext
 def init_db_command() -> None:
     """Create or upgrade the database schema (safe to run again)."""
-    upgrade_database(current_app)
-    click.echo("database schema is up to date")
+    before, after = upgrade_database(current_app)
+    if before is None:
+        click.echo(f"created the database schema (revision {after})")
+    elif before != after:
+        click.echo(f"upgraded the database schema from revision {before} to {after}")
+    else:
+        click.echo(f"the database schema is up to date (revision {after})")
+
+
+@click.command("make-migration")
+@click.argument("message")
+@with_appcontext
+def make_migration_command(message: str) -> None:
+    """Write a migration from the difference between the models and the database."""
+    config = alembic_config()
+    with get_engine(current_app).begin() as connection:
+        config.attributes["connection"] = connection
+        scripts = command.revision(config, message=message, autogenerate=True)
+    for script in scripts if isinstance(scripts, list) else [scripts]:
+        if script is not None:
+            click.echo(f"wrote {os.path.relpath(script.path)}")
 
 
 @click.command("create-user")
@@ -67,4 +89,5 @@ def create_user_command(email: str, name: str, admin: bool, password: str) -> No
 def register_cli(app: Flask) -> None:
     """Add the commands to the app's `flask` CLI."""
     app.cli.add_command(init_db_command)
+    app.cli.add_command(make_migration_command)
     app.cli.add_command(create_user_command)

@@ -27,7 +27,8 @@ class DefaultConfig:
     #: "json" (one object a line) or "text"; unset means text in debug, JSON otherwise.
     LOG_FORMAT: str | None = None
     LOG_LEVEL = "INFO"
-    #: One line per request: method, path, status, duration, request id, client.
+    #: One line per request: method, path, status, duration, request id, client. In
+    #: debug mode the development server writes its own line instead.
     ACCESS_LOG = True
     #: How many reverse proxies in front of the app may set X-Forwarded-For/-Proto.
     TRUSTED_PROXY_HOPS = 0
@@ -115,11 +116,17 @@ def load_config(app: Flask, config: Mapping[str, Any] | object | None) -> None:
 
 
 def check_secret_key(app: Flask) -> None:
-    """Refuse a missing or weak SECRET_KEY outside debug and testing; invent one inside them."""
+    """Refuse a missing or weak SECRET_KEY outside debug and testing; invent one inside them.
+
+    The `flask` command's own work (its help, init-db, routes, create-user) signs
+    nothing, so there a missing key is invented too: `flask --app myapp --help`
+    must list the commands on any machine. A weak key given is refused everywhere.
+    """
     key = app.config.get("SECRET_KEY")
     if key and (app.debug or app.testing):
         return
-    if app.debug or app.testing:
+    from_cli = os.environ.get("FLASK_RUN_FROM_CLI") == "true"  # set by the flask command
+    if app.debug or app.testing or (from_cli and not key):
         app.config["SECRET_KEY"] = secrets.token_urlsafe(32)
         return
     if (

@@ -10,22 +10,26 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, current_app
-from sqlalchemy import BigInteger, Engine, Integer, create_engine, event, exc, text
+from sqlalchemy import BigInteger, Engine, Integer, create_engine, event, exc
 from sqlalchemy.orm import DeclarativeBase, Session
 
-from myapp.core import ApiFlask, ServiceUnavailable, api_request
-from myapp.core.errors import render_problem
+from myapp.core import ApiFlask, NotReady, ServiceUnavailable, api_request
+from myapp.core.errors import handle_unexpected, render_problem
 from myapp.core.request import context_globals, current_api_app
+from myapp.migrations import newest_revision, schema_revision
 
 EXTENSION = "db"
 #: The engine writing requests use: on SQLite, one that begins with BEGIN IMMEDIATE.
 WRITE_EXTENSION = "db.write"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# What SQLite and PostgreSQL say of a table that does not exist.
+_NO_TABLE = re.compile(r"no such table|relation \S+ does not exist")
 #: SQLite's rowid alias must be INTEGER; everywhere else ids are 64-bit.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -125,14 +129,23 @@ def _close_session(_error: BaseException | None) -> None:
         current_app.logger.warning("could not close the session: %s", type(error).__name__)
 
 
-def _ping(engine: Engine) -> None:
+def check_database(engine: Engine) -> None:
+    """Raise when the database is unreachable, NotReady when its schema is missing or behind."""
     with engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
+        revision = schema_revision(connection)
+    if revision is None:
+        raise NotReady("no schema: run `flask --app myapp init-db`")
+    if revision != newest_revision():
+        raise NotReady(f"schema at {revision}, not {newest_revision()}: run init-db")
 
 
 def handle_database_down(error: exc.SQLAlchemyError) -> Response:
     """Answer 503 when the database is unreachable, locked past its timeout, or saturated."""
     current_app.logger.warning("database unavailable: %s", error.__class__.__name__)
+    if _NO_TABLE.search(str(error)):
+        current_app.logger.warning(
+            "the database has no schema: run `flask --app myapp init-db` to create it"
+        )
     locked = "locked" in str(error)
     return render_problem(
         ServiceUnavailable(
@@ -142,6 +155,13 @@ def handle_database_down(error: exc.SQLAlchemyError) -> Response:
             retry_after=1 if locked else 5,
         )
     )
+
+
+def handle_missing_table(error: exc.ProgrammingError) -> Response:
+    """PostgreSQL's word for a missing table is a ProgrammingError: the schema is not there."""
+    if _NO_TABLE.search(str(error)):
+        return handle_database_down(error)
+    return handle_unexpected(error)
 
 
 def register_database(app: ApiFlask) -> None:
@@ -158,6 +178,7 @@ def register_database(app: ApiFlask) -> None:
         else engine
     )
     app.teardown_appcontext(_close_session)
-    app.readiness_checks["database"] = functools.partial(_ping, app.extensions[EXTENSION])
+    app.readiness_checks["database"] = functools.partial(check_database, engine)
     for error in (exc.OperationalError, exc.InterfaceError, exc.TimeoutError):
         app.register_error_handler(error, handle_database_down)
+    app.register_error_handler(exc.ProgrammingError, handle_missing_table)

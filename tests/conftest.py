@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from myapp import create_app
 from myapp.db import Base, get_engine
+from tests.helpers import stamp_newest_revision
 from tests.servers import PostgresServer, RedisServer, find_binary, find_postgres_bindir
 
 #: MYAPP_TEST_DATABASE=postgresql runs the whole suite on PostgreSQL (the tox env "pg").
@@ -53,10 +54,11 @@ def make_app(database_url):
         built = create_app(config)
         engine = get_engine(built)
         Base.metadata.create_all(engine)
-        if not apps and engine.dialect.name == "postgresql":
-            tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-            with engine.begin() as conn:
+        with engine.begin() as conn:
+            if not apps and engine.dialect.name == "postgresql":
+                tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
                 conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            stamp_newest_revision(conn)
         apps.append(built)
         return built
 

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
 from myapp.db import Base, get_engine
+from myapp.migrations import MIGRATIONS, alembic_config
 from myapp.models import User
 from myapp.services.users import verify_password
 
 PASSWORD = "password1"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+#: The newest migration's revision.
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def invoke(app, *args, input=None):
@@ -43,7 +56,7 @@ def test_init_db_creates_the_schema_and_is_safe_to_run_again(empty_app):
     first = invoke(empty_app, "init-db")
 
     assert first.exit_code == 0, first.output
-    assert "database schema is up to date" in first.output
+    assert f"created the database schema (revision {HEAD})" in first.output
     assert {"users", "tokens"} <= set(inspect(engine).get_table_names())
     created = invoke(empty_app, "create-user", "ada@example.com", input=f"{PASSWORD}\n{PASSWORD}\n")
     assert created.exit_code == 0, created.output
@@ -51,8 +64,67 @@ def test_init_db_creates_the_schema_and_is_safe_to_run_again(empty_app):
     second = invoke(empty_app, "init-db")
 
     assert second.exit_code == 0, second.output
-    assert "database schema is up to date" in second.output
+    assert f"the database schema is up to date (revision {HEAD})" in second.output
     assert [user.email for user in all_users(empty_app)] == ["ada@example.com"]
+
+
+def test_init_db_says_it_upgraded_a_schema_that_was_behind(empty_app):
+    engine = get_engine(empty_app)
+    first = ScriptDirectory.from_config(alembic_config()).get_base()
+    assert invoke(empty_app, "init-db").exit_code == 0
+    with engine.begin() as connection:  # back to the first revision, as an old database is
+        connection.execute(text("DROP TABLE aliases"))
+        connection.execute(text("UPDATE alembic_version SET version_num = :rev"), {"rev": first})
+
+    result = invoke(empty_app, "init-db")
+
+    assert result.exit_code == 0, result.output
+    assert f"upgraded the database schema from revision {first} to {HEAD}" in result.output
+    assert "aliases" in inspect(engine).get_table_names()
+
+
+def test_make_migration_writes_what_the_models_add(empty_app, tmp_path, monkeypatch):
+    config_copy = tmp_path / "migrations"
+    versions = config_copy / "versions"
+    versions.mkdir(parents=True)
+    for name in ("alembic.ini", "env.py", "script.py.mako"):
+        (config_copy / name).write_text((MIGRATIONS / name).read_text())
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        (versions / path.name).write_text(path.read_text())
+    monkeypatch.setattr("myapp.migrations.MIGRATIONS", config_copy)
+    monkeypatch.chdir(tmp_path)
+    assert invoke(empty_app, "init-db").exit_code == 0
+    with get_engine(empty_app).begin() as connection:  # as if the models had gained a table
+        connection.execute(text("DROP TABLE aliases"))
+
+    result = invoke(empty_app, "make-migration", "bring back aliases")
+
+    assert result.exit_code == 0, result.output
+    [written] = set(versions.glob("*.py")) - {
+        versions / p.name for p in MIGRATIONS.glob("versions/*.py")
+    }
+    assert f"wrote {os.path.relpath(written)}" in result.output
+    assert "bring_back_aliases" in written.name
+    # Alembic writes the table's name quoted one way or the other.
+    assert re.search(r"op\.create_table\(\s*['\"]aliases['\"]", written.read_text())
+
+
+def test_flask_help_lists_the_commands_without_a_secret_key(tmp_path):
+    """`flask --app myapp --help` on a fresh machine: no traceback, every command listed."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("MYAPP_", "FLASK_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "myapp", "--help"],
+        cwd=ROOT,
+        env={**environ, "MYAPP_DATABASE_URL": f"sqlite:///{tmp_path / 'help.sqlite3'}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    for command in ("init-db", "make-migration", "create-user", "routes", "run"):
+        assert f"  {command} " in done.stdout
 
 
 @pytest.mark.parametrize(

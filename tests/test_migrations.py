@@ -11,8 +11,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.orm import Session
 
-from myapp.cli import MIGRATIONS, upgrade_database
+from myapp.cli import upgrade_database
 from myapp.db import Base, get_engine
+from myapp.migrations import MIGRATIONS
 from myapp.models import Token, User
 from myapp.services.tokens import issue_token
 from myapp.services.users import EmailTaken, create_user, delete_user

@@ -13,6 +13,7 @@ from myapp import create_app
 from myapp.db import Base, get_engine
 from myapp.models import User
 from tests.conftest import FAST_HASH
+from tests.helpers import stamp_newest_revision
 from tests.servers import PostgresServer, find_postgres_bindir
 
 
@@ -134,6 +135,8 @@ def test_postgres_stopped_then_back(private_postgres):
         }
     )
     Base.metadata.create_all(get_engine(app))
+    with get_engine(app).begin() as connection:
+        stamp_newest_revision(connection)
     client = app.test_client()
     assert signup(app, "before@example.com")[0] == 201
 

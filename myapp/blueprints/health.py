@@ -6,7 +6,7 @@ from typing import cast
 
 from flask import Blueprint, current_app
 
-from myapp.core import ApiFlask, ServiceUnavailable
+from myapp.core import ApiFlask, NotReady, ServiceUnavailable
 from myapp.core.openapi import documents
 from myapp.core.ratelimit import exempt
 
@@ -30,12 +30,15 @@ def ready() -> dict[str, object]:
     for name, check in sorted(cast(ApiFlask, current_app).readiness_checks.items()):
         try:
             check()
+        except NotReady as exc:  # it answers, and says why it cannot serve yet
+            current_app.logger.warning("readiness: %s is not ready (%s)", name, exc)
+            checks[name] = str(exc)
         except Exception as exc:  # any failure means "not ready"; the name is enough
             current_app.logger.warning("readiness: %s is down (%s)", name, type(exc).__name__)
             checks[name] = "down"
         else:
             checks[name] = "ok"
-    if "down" in checks.values():
-        down = ", ".join(name for name, state in checks.items() if state == "down")
-        raise ServiceUnavailable(f"Not ready: {down} unavailable.", checks=checks)
+    not_ready = [name for name, state in checks.items() if state != "ok"]
+    if not_ready:
+        raise ServiceUnavailable(f"Not ready: {', '.join(not_ready)} unavailable.", checks=checks)
     return {"status": "ready", "checks": checks}

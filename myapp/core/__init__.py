@@ -7,7 +7,7 @@ response.py (JSON on the wire), errors.py (every failure as a problem).
 fastpath/ holds the one guarded layer that mirrors the libraries' internals.
 """
 
-from myapp.core.app import ApiFlask, trust_proxy_hops
+from myapp.core.app import ApiFlask, NotReady, trust_proxy_hops
 from myapp.core.discovery import register_blueprints
 from myapp.core.errors import (
     ApiException,
@@ -47,6 +47,7 @@ __all__ = [
     "InvalidParameters",
     "ListResult",
     "NotFound",
+    "NotReady",
     "Number",
     "PreconditionFailed",
     "ServiceUnavailable",

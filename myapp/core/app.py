@@ -18,6 +18,10 @@ from myapp.core.result import ApiResult
 from myapp.core.routing import ApiMap, IdConverter
 
 
+class NotReady(Exception):
+    """A dependency answers but cannot serve yet; the message says why (readiness checks)."""
+
+
 class _NoSession(SessionMixin, dict):  # type: ignore[type-arg]
     """An always-empty session: a bearer-token JSON API keeps no cookie state."""
 
@@ -64,7 +68,8 @@ class ApiFlask(Flask):
     fast_path: frozenset[str] = frozenset()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        #: Dependency name -> a callable that raises when it is unreachable (readiness).
+        #: Dependency name -> a callable that raises when it is unreachable, or
+        #: NotReady when it answers but cannot serve yet (/health/ready).
         self.readiness_checks: dict[str, Callable[[], object]] = {}
         super().__init__(*args, **kwargs)
         self.url_map.converters["id"] = IdConverter

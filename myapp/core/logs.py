@@ -199,7 +199,12 @@ def log_request(response: Response) -> Response:
 
 
 def register_logging(app: Flask) -> None:
-    """Send the app's and the access logs to stderr as JSON (text in debug)."""
+    """Send the app's and the access logs to stderr as JSON (text in debug).
+
+    In debug mode the development server writes a line for each request itself, so
+    the app writes none, and the server's lines go through the same writer as the
+    app's, whole lines one after another.
+    """
     json_format = (app.config["LOG_FORMAT"] or ("text" if app.debug else "json")) == "json"
     formatter = (
         JsonFormatter() if json_format else logging.Formatter("%(levelname)s %(name)s: %(message)s")
@@ -215,5 +220,10 @@ def register_logging(app: Flask) -> None:
     from flask.logging import default_handler
 
     app.logger.removeHandler(default_handler)
-    if app.config["ACCESS_LOG"]:
+    if app.debug:
+        server_logger = logging.getLogger("werkzeug")
+        server_logger.handlers = [handler]
+        server_logger.setLevel(logging.INFO)
+        server_logger.propagate = False
+    elif app.config["ACCESS_LOG"]:
         app.after_request(log_request)

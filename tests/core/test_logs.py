@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from hypothesis import given, settings
@@ -82,15 +83,28 @@ def test_no_secrets_in_the_logs(logged):
         assert secret not in text  # ... and none of what could carry a secret
 
 
-def test_text_format_in_debug(make_app, capsys):
-    app = make_app(DEBUG=True, ACCESS_LOG=True)
-    app.test_client().get("/health")
+def test_text_format_and_the_servers_own_access_log_in_debug(make_app, capsys):
+    """In debug mode: text lines, no access line of the app's, the server's through its writer."""
+    # FAST_PATH off: on an unverified Flask the guard's warning would be a line too.
+    app = make_app(DEBUG=True, ACCESS_LOG=True, FAST_PATH=False)
+
+    @app.get("/warn")
+    def warn():
+        app.logger.warning("something to see")
+        return {}
+
+    app.test_client().get("/warn")
+    logging.getLogger("werkzeug").info('127.0.0.1 - - "GET /warn HTTP/1.1" 200 -')
     stop_logging()
-    assert capsys.readouterr().err.strip().startswith("INFO myapp.access: GET /health 200")
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "WARNING myapp: something to see",
+        'INFO werkzeug: 127.0.0.1 - - "GET /warn HTTP/1.1" 200 -',
+    ]
 
 
 def test_access_log_can_be_switched_off(make_app, capsys):
-    app = make_app(ACCESS_LOG=False, LOG_FORMAT="json")
+    app = make_app(ACCESS_LOG=False, LOG_FORMAT="json", FAST_PATH=False)
     app.test_client().get("/health")
     stop_logging()
     assert capsys.readouterr().err == ""
