@@ -25,6 +25,7 @@ from myapp.core.errors import (
     register_error_handlers,
 )
 from myapp.core.fastpath import register_fast_path
+from myapp.core.openapi import documents
 from myapp.core.request import ApiRequest, api_request, current_request_id
 from myapp.core.response import ApiResponse, dump_json
 from myapp.core.result import ApiResult, ListResult
@@ -58,6 +59,7 @@ __all__ = [
     "api_request",
     "current_request_id",
     "dataschema",
+    "documents",
     "dump_json",
     "queryschema",
     "register_blueprints",
