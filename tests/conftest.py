@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from myapp import create_app
+from myapp.core.logs import stop_logging
 from myapp.db import Base, get_engine
 from tests.helpers import stamp_newest_revision
 from tests.servers import PostgresServer, RedisServer, find_binary, find_postgres_bindir
@@ -16,6 +17,13 @@ from tests.servers import PostgresServer, RedisServer, find_binary, find_postgre
 ON_POSTGRES = os.environ.get("MYAPP_TEST_DATABASE") == "postgresql"
 #: Cheap password hashing keeps the suite fast; production uses werkzeug's scrypt default.
 FAST_HASH = "scrypt:1024:8:1"
+
+
+@pytest.fixture(autouse=True)
+def _logs_written_within_each_test():
+    """Write out a test's queued log lines while pytest still captures its output."""
+    yield
+    stop_logging()
 
 
 @pytest.fixture(scope="session")

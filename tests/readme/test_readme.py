@@ -63,15 +63,16 @@ def _run_block(code: str, cwd: Path) -> None:
 
 def _serve(code: str, url: str, cwd: Path, servers: list[subprocess.Popen[str]]) -> None:
     log = cwd / f"server-{len(servers)}.log"
-    server = subprocess.Popen(
-        ["bash", "-c", code],
-        cwd=cwd,
-        env=_environment(),
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # its own process group, so the workers stop with it
-    )
+    with log.open("w") as output:  # the server keeps its own copy of the descriptor
+        server = subprocess.Popen(
+            ["bash", "-c", code],
+            cwd=cwd,
+            env=_environment(),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # its own process group, so the workers stop with it
+        )
     servers.append(server)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
