@@ -7,7 +7,7 @@ from typing import Any
 
 from myapp.auth import register_auth
 from myapp.cli import register_cli
-from myapp.config import load_config
+from myapp.config import load_config, warn_about_hosts
 from myapp.core import (
     ApiFlask,
     register_blueprints,
@@ -28,6 +28,7 @@ def create_app(config: Mapping[str, Any] | object | None = None) -> ApiFlask:
     app = ApiFlask(__name__, instance_relative_config=True, static_folder=None)
     load_config(app, config)
     register_logging(app)
+    warn_about_hosts(app)
     register_fast_path(app)
     trust_proxy_hops(app, app.config["TRUSTED_PROXY_HOPS"])
     register_watchdog(app)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -101,18 +102,65 @@ def _coerce(name: str, text: str, default: Any) -> Any:
     return text
 
 
+# Settings whose default is None but whose value is a list (Flask's TRUSTED_HOSTS:
+# None means no check, a list the hosts to allow); their environment value is JSON.
+_OPTIONAL_LISTS = frozenset({"TRUSTED_HOSTS"})
+_PUBLIC_URL = re.compile(r"https?://[^/?#\s]+(/[^?#\s]*)?")
+
+
+def _coerce_optional_list(name: str, text: str) -> list[str]:
+    try:
+        items = json.loads(text)
+    except ValueError:
+        items = None
+    if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
+        raise ConfigError(
+            f"{ENV_PREFIX}{name}={text!r} is not a JSON list of names: "
+            "write it as '[\"api.example.com\"]'"
+        )
+    return items
+
+
 def load_config(app: Flask, config: Mapping[str, Any] | object | None) -> None:
     """Layer the defaults, the MYAPP_* environment and the argument onto app.config."""
     app.config.from_object(DefaultConfig)
     for key, default in list(app.config.items()):
         text = os.environ.get(ENV_PREFIX + key)
-        if text is not None:
+        if text is None:
+            continue
+        if key in _OPTIONAL_LISTS:
+            app.config[key] = _coerce_optional_list(key, text)
+        else:
             app.config[key] = _coerce(key, text, default)
     if isinstance(config, Mapping):
         app.config.update(config)
     elif config is not None:
         app.config.from_object(config)
     check_secret_key(app)
+    check_public_url(app)
+
+
+def check_public_url(app: Flask) -> None:
+    """Refuse a PUBLIC_URL that is not an absolute http(s) URL without query or fragment."""
+    url = app.config.get("PUBLIC_URL")
+    if url is not None and not _PUBLIC_URL.fullmatch(url):
+        raise ConfigError(
+            f"{ENV_PREFIX}PUBLIC_URL={url!r} is not an absolute http(s) URL: "
+            "write it as https://api.example.com (a path prefix may follow)"
+        )
+
+
+def warn_about_hosts(app: Flask) -> None:
+    """In production, say so when absolute URLs would follow whatever Host a client sends."""
+    config = app.config
+    if app.debug or app.testing or config["PUBLIC_URL"] or config["TRUSTED_HOSTS"] is not None:
+        return
+    app.logger.warning(
+        "neither %sPUBLIC_URL nor %sTRUSTED_HOSTS is set: Location and Link URLs are "
+        "built from the request's Host header, which a client chooses; set one of them",
+        ENV_PREFIX,
+        ENV_PREFIX,
+    )
 
 
 def check_secret_key(app: Flask) -> None:

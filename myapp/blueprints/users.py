@@ -9,7 +9,7 @@ from flask import Blueprint, current_app
 
 from myapp.auth import current_user, require_admin, require_auth
 from myapp.core import ApiResult, Email, NotFound, String, dataschema, queryschema
-from myapp.core.conditional import conditional
+from myapp.core.conditional import conditional, require_match, with_etag
 from myapp.core.openapi import documents
 from myapp.core.pagination import PAGE_QUERY, PageResult
 from myapp.db import get_session
@@ -63,7 +63,7 @@ def get_me() -> ApiResult:
 
 
 @bp.patch("/me")
-@documents(USER_SCHEMA)
+@documents(USER_SCHEMA, etag=True)
 @require_auth
 @dataschema(
     {
@@ -73,14 +73,15 @@ def get_me() -> ApiResult:
     }
 )
 def update_me(data: dict[str, Any]) -> ApiResult:
-    """Change the name, or the password (with the current one; revokes all tokens)."""
-    user = users.update_user(
-        get_session(),
-        current_user(),
-        hash_method=current_app.config["PASSWORD_HASH_METHOD"],
-        **data,
-    )
-    return ApiResult(user.to_dict())
+    """Change the name, or the password (with the current one; revokes all tokens).
+
+    412 when If-Match is stale; the answer carries the new ETag.
+    """
+    session = get_session()
+    user = users.lock_user(session, current_user())
+    require_match(user.to_dict())
+    hash_method = current_app.config["PASSWORD_HASH_METHOD"]
+    return with_etag(users.update_user(session, user, hash_method=hash_method, **data).to_dict())
 
 
 @bp.delete("/me")

@@ -62,6 +62,9 @@ class ApiFlask(Flask):
             "DISABLED_BLUEPRINTS": (),
             # Use myapp.core.fastpath where the installed libraries are the verified ones.
             "FAST_PATH": True,
+            # Scheme, host (and path prefix) of every absolute URL the API writes;
+            # None takes them from the request, whose Host the client chooses.
+            "PUBLIC_URL": None,
         }
     )
     #: The libraries whose guarded fast path this app uses (see myapp.core.fastpath).

@@ -16,7 +16,7 @@ from itsdangerous import BadData, URLSafeSerializer
 from werkzeug.sansio.utils import get_current_url
 
 from myapp.core.errors import InvalidParameters
-from myapp.core.request import api_request, current_api_app
+from myapp.core.request import api_request, current_api_app, url_root
 from myapp.core.result import ListResult
 from myapp.core.validators import Integer, String
 
@@ -58,7 +58,7 @@ def _query_slots(replaced: tuple[str, ...]) -> tuple[str, list[tuple[bool, str]]
         elif (True, name) not in slots:
             slots.append((True, name))
     slots += [(True, name) for name in replaced if (True, name) not in slots]
-    return _base_url(current.scheme, current.host, current.root_path, current.path), slots
+    return _base_url(*url_root(current), current.path), slots
 
 
 def url_maker(*replaced: str) -> Callable[..., str]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
 
 from flask import Request, current_app, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -96,6 +98,25 @@ current_api_app: Callable[[], ApiFlask] = cast(Any, current_app)._get_current_ob
 
 #: The current context's `g`.
 context_globals: Callable[[], Any] = cast(Any, g)._get_current_object
+
+
+@functools.lru_cache(maxsize=8)
+def _split_public_url(url: str) -> tuple[str, str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc, parts.path.rstrip("/")
+
+
+def url_root(current: ApiRequest) -> tuple[str, str, str]:
+    """Scheme, host and root path of the absolute URLs written for this request.
+
+    PUBLIC_URL's when it is set; else the request's own, whose Host header the client
+    chooses (Flask's TRUSTED_HOSTS refuses the hosts it does not list).
+    """
+    public: str | None = current_api_app().config["PUBLIC_URL"]
+    if public is None:
+        return current.scheme, current.host, current.root_path
+    scheme, host, prefix = _split_public_url(public)
+    return scheme, host, prefix + current.root_path
 
 
 def current_request_id() -> str:

@@ -8,6 +8,8 @@ from typing import Any
 from flask import url_for
 from werkzeug.datastructures import Headers
 
+from myapp.core.request import current_api_app
+
 
 class ApiResult:
     """A view's successful outcome: a value for the `data` envelope, a status and headers."""
@@ -21,8 +23,16 @@ class ApiResult:
 
     @classmethod
     def created(cls, value: Any, endpoint: str, **values: Any) -> ApiResult:
-        """A 201 whose Location is the absolute URL of `endpoint` built with `values`."""
-        return cls(value, 201, {"Location": url_for(endpoint, _external=True, **values)})
+        """A 201 whose Location is the absolute URL of `endpoint` built with `values`.
+
+        Under PUBLIC_URL when it is set, else under the request's own host.
+        """
+        public: str | None = current_api_app().config["PUBLIC_URL"]
+        if public is None:
+            location = url_for(endpoint, _external=True, **values)
+        else:
+            location = public.rstrip("/") + url_for(endpoint, **values)
+        return cls(value, 201, {"Location": location})
 
     def envelope(self) -> dict[str, Any]:
         """Return the JSON document this result is rendered as."""

@@ -76,6 +76,12 @@ def list_users(session: Session, *, page: int, per_page: int) -> tuple[list[User
     return list(users), total
 
 
+def lock_user(session: Session, user: User) -> User:
+    """Read the user again, locked until the transaction ends (PostgreSQL's FOR UPDATE)."""
+    session.refresh(user, with_for_update=True)
+    return user
+
+
 def update_user(
     session: Session,
     user: User,
@@ -86,7 +92,12 @@ def update_user(
     current_password: str | None = None,
 ) -> User:
     """Change the name and/or password; a new password needs the current one and
-    revokes every token of the user."""
+    revokes every token of the user. The current password alone is a 422: it would
+    change nothing, and whoever sent it meant to change something."""
+    if current_password is not None and password is None:
+        raise ValidationFailed.for_field(
+            "#/current_password", "goes only with a new password: there is nothing to change"
+        )
     if password is not None:
         if current_password is None or not verify_password(user.password_hash, current_password):
             raise ValidationFailed.for_field(

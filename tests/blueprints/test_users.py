@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -726,3 +728,56 @@ def test_sign_up_trims_and_lowercases_the_email(client, given):
     response = client.post("/v1/users", json={**VALID, "email": given})
 
     assert assert_success(response, 201)["email"] == "ada@example.com"
+
+
+# Conditional PATCH /v1/users/me (issue 19, finding 10) ------------------------------------
+
+
+def test_patch_me_honours_if_match_and_answers_with_the_new_etag(client):
+    signup(client)
+    auth = login(client)
+    etag = client.get("/v1/users/me", headers=auth).headers["ETag"]
+
+    stale = client.patch(
+        "/v1/users/me", headers={**auth, "If-Match": '"stale"'}, json={"name": "Changed"}
+    )
+    assert_problem(stale, 412)
+    assert assert_success(client.get("/v1/users/me", headers=auth))["name"] == "Ada"
+
+    changed = client.patch("/v1/users/me", headers={**auth, "If-Match": etag}, json={"name": "B"})
+    assert assert_success(changed)["name"] == "B"
+    assert changed.headers["ETag"] != etag
+    assert changed.headers["ETag"] == client.get("/v1/users/me", headers=auth).headers["ETag"]
+
+    again = client.patch("/v1/users/me", headers={**auth, "If-Match": etag}, json={"name": "C"})
+    assert_problem(again, 412)
+
+
+def test_concurrent_patches_with_one_etag_change_the_account_once(app, client):
+    signup(client)
+    auth = login(client)
+    etag = client.get("/v1/users/me", headers=auth).headers["ETag"]
+    barrier = threading.Barrier(10)
+
+    def patch(n):
+        own = app.test_client()
+        barrier.wait()
+        return own.patch(
+            "/v1/users/me", headers={**auth, "If-Match": etag}, json={"name": f"N{n}"}
+        ).status_code
+
+    with ThreadPoolExecutor(10) as pool:
+        statuses = sorted(pool.map(patch, range(10)))
+
+    assert statuses == [200] + [412] * 9
+
+
+def test_the_current_password_alone_is_a_422_and_changes_nothing(client):
+    created = signup(client)
+    auth = login(client)
+
+    response = client.patch("/v1/users/me", headers=auth, json={"current_password": PASSWORD})
+
+    errors = assert_validation_error(response, "#/current_password")
+    assert "nothing to change" in errors["#/current_password"]
+    assert assert_success(client.get("/v1/users/me", headers=auth)) == created
