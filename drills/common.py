@@ -560,6 +560,8 @@ def app_env(database_url: str, redis_url: str | None = None, **settings: object)
         MYAPP_DATABASE_URL=database_url,
         MYAPP_RATELIMIT_DEFAULT=UNLIMITED,
         MYAPP_RATELIMIT_AUTH=UNLIMITED,
+        MYAPP_RATELIMIT_AUTH_ACCOUNT=UNLIMITED,
+        MYAPP_RATELIMIT_SIGNUP=UNLIMITED,
         PYTHONUNBUFFERED="1",
     )
     if redis_url:

@@ -11,11 +11,14 @@ from flask import Flask, g
 from sqlalchemy.exc import SQLAlchemyError
 
 from myapp.core import ApiRequest, Forbidden, Unauthorized, api_request
+from myapp.core.policies import Policy
 from myapp.core.ratelimit import EXTENSION as RATELIMIT
+from myapp.core.ratelimit import current_limiter
 from myapp.core.request import context_globals
 from myapp.db import get_session
 from myapp.models import User
 from myapp.services.tokens import user_for_token
+from myapp.services.users import normalize_email
 
 F = TypeVar("F", bound=Callable[..., Any])
 # Tokens are URL-safe base64 text; anything else is not worth a database lookup.
@@ -94,8 +97,20 @@ def _rate_limit_identity(current: ApiRequest) -> str | None:
     return f"user:{user.id}" if user else None
 
 
+#: Password attempts per account, from any address (RATELIMIT_AUTH_ACCOUNT).
+ACCOUNT_POLICY = Policy("account", "RATELIMIT_AUTH_ACCOUNT", sensitive=True)
+
+
+def limit_password_attempts(email: str) -> None:
+    """Count a password attempt on the account `email` names (existing or not): 429 past it."""
+    limiter = current_limiter()
+    if limiter is not None:
+        limiter.limit_attempt(ACCOUNT_POLICY, "account:" + normalize_email(email))
+
+
 def register_auth(app: Flask) -> None:
     """Key rate limits on the authenticated user when there is one."""
     limiter = app.extensions.get(RATELIMIT)
     if limiter is not None:
         limiter.identity_loader = _rate_limit_identity
+        limiter.limits(ACCOUNT_POLICY)  # a malformed setting stops start-up

@@ -55,6 +55,12 @@ class DefaultConfig:
     RATELIMIT_KEY_PREFIX = "myapp:rl"
     #: Sign-in attempts per client address.
     RATELIMIT_AUTH = "5/minute"
+    #: Password attempts per account, from any address: sign-ins (keyed on the
+    #: normalised email, whether or not an account has it) and current-password
+    #: checks on PATCH /v1/users/me. Every attempt counts, the right password too.
+    RATELIMIT_AUTH_ACCOUNT = "20/hour"
+    #: Sign-ups per client address.
+    RATELIMIT_SIGNUP = "10/hour"
 
     #: SQLAlchemy URL; unset means a SQLite file in the instance folder.
     DATABASE_URL: str | None = None

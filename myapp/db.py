@@ -8,9 +8,11 @@ on PostgreSQL.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -113,6 +115,17 @@ def get_session() -> Session:
         engine = extensions[WRITE_EXTENSION if writing else EXTENSION]
         session = context.db_session = Session(engine, expire_on_commit=False)
     return session
+
+
+@contextlib.contextmanager
+def read_session() -> Iterator[Session]:
+    """A session of its own on the reading engine, outside this request's transaction.
+
+    For a read a writing request makes before it writes: on SQLite the request's own
+    session would take the write lock for it.
+    """
+    with Session(get_engine(), expire_on_commit=False) as session:
+        yield session
 
 
 def _close_session(_error: BaseException | None) -> None:

@@ -57,6 +57,10 @@ def make_app(database_url):
             "DATABASE_URL": database_url,
             "PASSWORD_HASH_METHOD": FAST_HASH,
             "ACCESS_LOG": False,
+            # Tests sign many users up and in from one address; the tests of these
+            # two policies set them tight themselves.
+            "RATELIMIT_SIGNUP": "100000/minute",
+            "RATELIMIT_AUTH_ACCOUNT": "100000/minute",
         }
         config.update(settings)
         built = create_app(config)

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, current_app
 
-from myapp.auth import bearer_token, require_auth
+from myapp.auth import bearer_token, limit_password_attempts, require_auth
 from myapp.core import ApiResult, Email, String, Unauthorized, dataschema
 from myapp.core.openapi import documents
 from myapp.core.ratelimit import ratelimit
@@ -21,7 +21,13 @@ bp = Blueprint("tokens", __name__, url_prefix="/v1/auth")
 @ratelimit("RATELIMIT_AUTH", name="auth", sensitive=True, by_address=True)
 @dataschema({"email": Email(), "password": String(1, 128)})
 def create_token(data: dict[str, Any]) -> ApiResult:
-    """Exchange email and password for a bearer token; the same 401 for any mistake."""
+    """Exchange email and password for a bearer token; the same 401 for any mistake.
+
+    Limited per client address (RATELIMIT_AUTH, 5 a minute) and per account, from any
+    address (RATELIMIT_AUTH_ACCOUNT, 20 an hour, counted whether or not the account
+    exists). Both answer 503 while the limiter's store is down.
+    """
+    limit_password_attempts(data["email"])
     config = current_app.config
     session = get_session()
     user = tokens.authenticate(

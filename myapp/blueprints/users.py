@@ -7,12 +7,13 @@ from typing import Any
 import voluptuous as vol
 from flask import Blueprint, current_app
 
-from myapp.auth import current_user, require_admin, require_auth
+from myapp.auth import current_user, limit_password_attempts, require_admin, require_auth
 from myapp.core import ApiResult, Email, NotFound, String, dataschema, queryschema
 from myapp.core.conditional import conditional, require_match, with_etag
 from myapp.core.openapi import documents
 from myapp.core.pagination import PAGE_QUERY, PageResult
-from myapp.db import get_session
+from myapp.core.ratelimit import ratelimit
+from myapp.db import get_session, read_session
 from myapp.models import USER_SCHEMA, User
 from myapp.services import users
 
@@ -35,9 +36,17 @@ def get_user_or_404(user_id: int) -> User:
 
 @bp.post("")
 @documents(USER_SCHEMA, status=201, errors=(409, 503))
+@ratelimit("RATELIMIT_SIGNUP", name="signup", sensitive=True, by_address=True)
 @dataschema({"email": Email(), "name": NAME, "password": PASSWORD})
 def create_user(data: dict[str, Any]) -> ApiResult:
-    """Sign up; 409 when the email address is taken."""
+    """Sign up; 409 when the email address is taken (found before any password is hashed).
+
+    Limited per client address (RATELIMIT_SIGNUP, 10 an hour); 503 while the
+    limiter's store is down.
+    """
+    with read_session() as session:
+        if users.email_taken(session, data["email"]):
+            raise users.EmailTaken()
     user = users.create_user(
         get_session(), hash_method=current_app.config["PASSWORD_HASH_METHOD"], **data
     )
@@ -75,8 +84,12 @@ def get_me() -> ApiResult:
 def update_me(data: dict[str, Any]) -> ApiResult:
     """Change the name, or the password (with the current one; revokes all tokens).
 
-    412 when If-Match is stale; the answer carries the new ETag.
+    412 when If-Match is stale; the answer carries the new ETag. Each request with a
+    current_password counts against the account's password attempts
+    (RATELIMIT_AUTH_ACCOUNT, 20 an hour, shared with sign-in).
     """
+    if "current_password" in data:
+        limit_password_attempts(current_user().email)
     session = get_session()
     user = users.lock_user(session, current_user())
     require_match(user.to_dict())

@@ -8,6 +8,7 @@ success schema and any other problem statuses with @documents(...).
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -165,6 +166,9 @@ def _operation(app: Flask, rule: Rule, method: str) -> dict[str, Any]:
         "tags": [rule.endpoint.partition(".")[0]],
         "responses": dict([_success(view)]),
     }
+    description = inspect.cleandoc(view.__doc__ or "").partition("\n")[2].strip()
+    if description:
+        operation["description"] = description
     if parameters:
         operation["parameters"] = parameters
     if getattr(view, "body_schema", None) is not None:

@@ -86,10 +86,14 @@ class Limiter:
 
         The bucket is the authenticated identity, else the client address.
         """
+        identity = None if policy.by_address else self.identity_loader(current)
+        return self.hit(policy, identity or f"ip:{current.remote_addr}")
+
+    def hit(self, policy: Policy, key: str) -> RateLimitState | None:
+        """Count one request under `policy` for `key`; None: the store is down, failing open."""
         if time.monotonic() >= self._down_until:
             limits, prefix = self._policy(policy)
-            identity = None if policy.by_address else self.identity_loader(current)
-            key = prefix + (identity or f"ip:{current.remote_addr}")
+            key = prefix + key
             try:
                 allowed, until_full = self.backend.hit(key, limits)
             except redis.RedisError as exc:
@@ -105,6 +109,18 @@ class Limiter:
             "The rate limiter is unavailable, so this route is closed for now.",
             retry_after=max(1, math.ceil(self.retry_interval)),
         )
+
+    def limit_attempt(self, policy: Policy, key: str) -> None:
+        """Count an attempt under `policy` for `key`, whoever sends it; 429 over the limit.
+
+        For limits on something other than the caller: a sign-in's account, say.
+        """
+        state = self.hit(policy, key)
+        if state is not None and not state.allowed:
+            raise RateLimited(
+                "Too many attempts; retry later.",
+                headers={"Retry-After": str(state.retry_after)},
+            )
 
     def limit_request(self) -> None:
         """Count this request against its route's policy; raise 429 over the limit.

@@ -62,6 +62,12 @@ def create_user(
     return user
 
 
+def email_taken(session: Session, email: str) -> bool:
+    """Whether an account has this email address (compared as stored: lowercased)."""
+    found = session.scalar(select(User.id).where(User.email == normalize_email(email)))
+    return found is not None
+
+
 def get_user(session: Session, user_id: int) -> User | None:
     """The user with this id, or None."""
     return session.get(User, user_id)

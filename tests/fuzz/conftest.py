@@ -22,7 +22,12 @@ ADMIN_EMAIL = "fuzz-admin@example.com"
 ADMIN_PASSWORD = "fuzz-admin-password"
 OTHER_EMAIL = "fuzz-other@example.com"
 #: Limits no fuzz run reaches: these tests are about the contract, tests/core covers the limiter.
-NO_LIMITS = {"RATELIMIT_DEFAULT": "1000000/minute", "RATELIMIT_AUTH": "1000000/minute"}
+NO_LIMITS = {
+    "RATELIMIT_DEFAULT": "1000000/minute",
+    "RATELIMIT_AUTH": "1000000/minute",
+    "RATELIMIT_AUTH_ACCOUNT": "1000000/minute",
+    "RATELIMIT_SIGNUP": "1000000/minute",
+}
 #: Generated cases per (suite, operation), reported at the end of the session.
 CASES: Counter[tuple[str, str]] = Counter()
 #: Response statuses per (suite, operation), where a suite records them.
