@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import heapq
 import inspect
 import re
 from collections.abc import Callable
@@ -88,8 +89,55 @@ def _failures(error: vol.MultipleInvalid) -> list[tuple[list[Any], str]]:
     return [(list(path), seen[path]) for path in sorted(seen, key=_sort_key)]
 
 
-def _summary(count: int, noun: str) -> str:
-    return f"1 {noun} is invalid." if count == 1 else f"{count} {noun}s are invalid."
+#: At most this many errors are listed; the detail and `error_count` give them all.
+MAX_ERRORS = 50
+#: Pointers and parameter names longer than this are cut, the cut marked with "...".
+MAX_NAME = 200
+
+
+def _cut(name: str) -> str:
+    return name if len(name) <= MAX_NAME else name[:MAX_NAME] + "..."
+
+
+def _failed(
+    failures: list[tuple[list[Any], str]],
+    error: type[ValidationFailed] | type[InvalidParameters],
+    noun: str,
+    item: Callable[[list[Any], str], dict[str, str]],
+    total: int | None = None,
+) -> ValidationFailed | InvalidParameters:
+    """The problem for these failures: the first MAX_ERRORS in order, and how many in all.
+
+    However many fields a hostile body gets wrong, the problem stays small: at most
+    MAX_ERRORS items of at most MAX_NAME characters each. `total` counts failures
+    left out of the list passed (the stray keys past the first).
+    """
+    total = len(failures) if total is None else total
+    first = heapq.nsmallest(MAX_ERRORS, failures, key=lambda failure: _sort_key(tuple(failure[0])))
+    errors = [item(path, message) for path, message in first]
+    if total <= MAX_ERRORS:
+        detail = f"1 {noun} is invalid." if total == 1 else f"{total} {noun}s are invalid."
+        return error(detail, errors=errors)
+    detail = f"{total} {noun}s are invalid; the first {MAX_ERRORS} are listed."
+    return error(detail, errors=errors, error_count=total)
+
+
+def _pointer_item(path: list[Any], message: str) -> dict[str, str]:
+    return {"pointer": _cut(json_pointer(path)), "detail": message}
+
+
+def _parameter_item(path: list[Any], message: str) -> dict[str, str]:
+    return {"parameter": _cut(str(path[0]) if path else ""), "detail": message}
+
+
+def known_keys(schema: vol.Schema) -> frozenset[str] | None:
+    """The top-level keys of a dict schema that refuses all others; None for any other schema."""
+    node = schema.schema
+    if not isinstance(node, dict) or schema.extra != vol.PREVENT_EXTRA:
+        return None
+    names = [getattr(key, "schema", key) for key in node]
+    strings = frozenset(name for name in names if isinstance(name, str))
+    return strings if len(strings) == len(names) else None  # a type key: any may belong
 
 
 def _run(schema: vol.Schema, fast: Check | None, value: Any) -> Any:
@@ -105,37 +153,50 @@ def _run(schema: vol.Schema, fast: Check | None, value: Any) -> Any:
     return schema(value)
 
 
-def validate_body(schema: vol.Schema, value: Any, fast: Check | None = None) -> Any:
+def validate_body(
+    schema: vol.Schema,
+    value: Any,
+    fast: Check | None = None,
+    known: frozenset[str] | None = None,
+) -> Any:
     """Validate a parsed JSON body, raising 400 for a non-object and 422 for schema failures.
 
-    `fast` is the schema's plan (`myapp.core.fastpath.schema_plan`), when it has one.
+    `fast` is the schema's plan (`myapp.core.fastpath.schema_plan`), and `known` its
+    top-level keys (`known_keys`), when it has them. Unknown keys are found first, in
+    one pass, and only the known ones go through the schema: a body of a hundred
+    thousand stray keys costs no per-field work for them.
     """
     if not isinstance(value, dict):
         raise InvalidBody("The request body must be a JSON object.")
+    stray: set[str] = set()
+    if known is not None and not known.issuperset(value):
+        stray = value.keys() - known
+        value = {key: value[key] for key in known if key in value}
+    failures: list[tuple[list[Any], str]] = []
     try:
-        return _run(schema, fast, value)
+        validated = _run(schema, fast, value)
     except vol.MultipleInvalid as exc:
         failures = _failures(exc)
-        errors = [{"pointer": json_pointer(path), "detail": msg} for path, msg in failures]
-        raise ValidationFailed(_summary(len(errors), "field"), errors=errors) from None
+    if stray or failures:
+        # Only the first stray keys can be among the first errors listed.
+        first_stray = heapq.nsmallest(MAX_ERRORS, stray)
+        failures += [([key], "is not allowed") for key in first_stray]
+        total = len(failures) + len(stray) - len(first_stray)
+        raise _failed(failures, ValidationFailed, "field", _pointer_item, total)
+    return validated
 
 
 def validate_query(schema: vol.Schema, args: Any, fast: Check | None = None) -> dict[str, Any]:
     """Validate query arguments (a MultiDict), raising 400 naming each bad parameter."""
-    errors = [
-        {"parameter": name, "detail": "given more than once"}
-        for name in sorted(args)
-        if len(args.getlist(name)) > 1
+    failures: list[tuple[list[Any], str]] = [
+        ([name], "given more than once") for name in args if len(args.getlist(name)) > 1
     ]
-    if not errors:
+    if not failures:
         try:
             return _run(schema, fast, args.to_dict())  # type: ignore[no-any-return]
         except vol.MultipleInvalid as exc:
-            errors = [
-                {"parameter": str(path[0]) if path else "", "detail": msg}
-                for path, msg in _failures(exc)
-            ]
-    raise InvalidParameters(_summary(len(errors), "parameter"), errors=errors)
+            failures = _failures(exc)
+    raise _failed(failures, InvalidParameters, "parameter", _parameter_item)
 
 
 def _check_argument(view: Callable[..., Any], arg: str) -> None:
@@ -156,13 +217,14 @@ def dataschema(schema: Any, *, arg: str = "data") -> Callable[[F], F]:
     """Validate the JSON body against `schema` and pass the result to the view as `arg`."""
     compiled = compile_schema(schema)
     fast = schema_plan(compiled)
+    known = known_keys(compiled)
 
     def decorator(view: F) -> F:
         _check_argument(view, arg)
 
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            _inject(kwargs, arg, validate_body(compiled, json_body(), fast))
+            _inject(kwargs, arg, validate_body(compiled, json_body(), fast, known))
             return view(*args, **kwargs)
 
         wrapper.body_schema = compiled  # type: ignore[attr-defined]
