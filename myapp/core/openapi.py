@@ -20,6 +20,7 @@ from werkzeug.routing.converters import IntegerConverter, NumberConverter
 from myapp.core.ratelimit import current_limiter
 from myapp.core.routing import IdConverter
 from myapp.core.schema import to_json_schema
+from myapp.core.validation import MAX_ERRORS
 
 F = TypeVar("F", bound=Callable[..., Any])
 _ARGUMENT = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
@@ -215,7 +216,12 @@ def _components() -> dict[str, Any]:
                     "detail": {"type": "string"},
                     "instance": {"type": "string"},
                     "request_id": {"type": "string"},
-                    "errors": {"type": "array", "items": {"type": "object"}},
+                    "errors": {
+                        "type": "array",
+                        "items": {"type": "object"},
+                        "maxItems": MAX_ERRORS,
+                    },
+                    "error_count": {"type": "integer", "minimum": MAX_ERRORS + 1},
                 },
             },
             "Links": {"type": "object", "additionalProperties": link},
