@@ -144,6 +144,8 @@ def load_config(app: Flask, config: Mapping[str, Any] | object | None) -> None:
         app.config.from_object(config)
     check_secret_key(app)
     check_public_url(app)
+    # Domains compare case-insensitively: stored, matched and generated in lower case.
+    app.config["ALIAS_DOMAINS"] = [domain.strip().lower() for domain in app.config["ALIAS_DOMAINS"]]
 
 
 def check_public_url(app: Flask) -> None:

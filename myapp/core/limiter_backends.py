@@ -58,6 +58,9 @@ class Limit:
 class Backend(Protocol):
     """Where TATs live: `hit` checks and, when every limit admits, records one request."""
 
+    #: What the store is, for log lines ("Redis at 10.0.0.5:6379/0").
+    where: str
+
     def hit(self, key: str, limits: Sequence[Limit]) -> tuple[bool, list[int]]:
         """Return (allowed, per limit: microseconds from now until its TAT)."""
 
@@ -79,6 +82,7 @@ class MemoryBackend:
     """TATs in a dict guarded by a lock: exact within one process, lost on restart."""
 
     sweep_every = 10_000
+    where = "this process's memory"
 
     def __init__(self, clock: Callable[[], int] = time.monotonic_ns) -> None:
         self._clock = clock  # nanoseconds; tests drive their own
@@ -166,6 +170,9 @@ class RedisBackend:
             # A dead Redis must cost one timeout, never several.
             retry=Retry(NoBackoff(), 0),
         )
+        found = self.client.connection_pool.connection_kwargs
+        place = found.get("path") or f"{found.get('host')}:{found.get('port')}/{found.get('db', 0)}"
+        self.where = f"Redis at {place}"  # never the URL: it may hold a password
 
     def hit(self, key: str, limits: Sequence[Limit]) -> tuple[bool, list[int]]:
         """Check and record one request against every limit in one round trip."""

@@ -101,7 +101,9 @@ class Limiter:
             else:
                 if self._outage:
                     self._outage = False
-                    self.logger.warning("rate-limit store is reachable again")
+                    self.logger.warning(
+                        "the rate limiter's store, %s, is reachable again", self.backend.where
+                    )
                 return RateLimitState(limits, allowed, tuple(until_full))
         if self.sensitive_fail_open if policy.sensitive else self.fail_open:
             return None
@@ -153,7 +155,12 @@ class Limiter:
         if not self._outage:
             self._outage = True
             self.logger.warning(
-                "rate-limit store is unreachable (%s); applying failure policy", exc
+                "the rate limiter's store, %s, is unreachable (%s); until it is back, "
+                "ordinary routes %s and sensitive routes %s",
+                self.backend.where,
+                exc,
+                "are served unlimited" if self.fail_open else "answer 503",
+                "are served unlimited" if self.sensitive_fail_open else "answer 503",
             )
 
 

@@ -1321,3 +1321,19 @@ def test_deleting_a_user_deletes_their_aliases(app, client, alice, bob):
     assert count_aliases(app, alice.id) == 0
     assert count_aliases(app) == 1
     assert assert_success(get_alias(client, bob, kept["id"])) == kept
+
+
+def test_alias_domains_compare_in_lower_case_however_configured(make_app):
+    """ALIAS_DOMAINS = ["Alias.Example"]: addresses match, are stored and generated lowercased."""
+    client = make_app(ALIAS_DOMAINS=["Alias.Example"], RATELIMIT_AUTH="1000/minute").test_client()
+    caller = sign_up(client, "ann@example.com")
+
+    chosen = post_alias(client, caller, address="Shop@ALIAS.example")
+    generated = post_alias(client, caller)
+    chained = post_alias(client, caller, target="shop@alias.example")
+
+    assert chosen.status_code == 201, chosen.get_json()
+    assert chosen.get_json()["data"]["address"] == "shop@alias.example"
+    assert generated.get_json()["data"]["address"].endswith("@alias.example")
+    assert chained.status_code == 422  # an alias may not point at another alias
+    assert chained.get_json()["errors"][0]["pointer"] == "#/target"

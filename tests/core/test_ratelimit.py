@@ -407,7 +407,8 @@ def _outage_app(url):
 def test_redis_refusing_connections(caplog):
     from tests.servers import free_port
 
-    app = _outage_app(f"redis://127.0.0.1:{free_port()}/0")
+    port = free_port()
+    app = _outage_app(f"redis://:hunter2secret@127.0.0.1:{port}/0")
     client = app.test_client()
     caplog.set_level(logging.WARNING)
     started = time.monotonic()
@@ -421,8 +422,12 @@ def test_redis_refusing_connections(caplog):
     assert body["type"].endswith("/service-unavailable")
     assert int(sensitive[0].headers["Retry-After"]) >= 1
     assert elapsed < 2
-    warnings = [r for r in caplog.records if "unreachable" in r.getMessage()]
+    warnings = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
     assert len(warnings) == 1
+    # Says what is down, where, and what it means; never the URL's password.
+    assert f"the rate limiter's store, Redis at 127.0.0.1:{port}/0, is unreachable" in warnings[0]
+    assert "ordinary routes are served unlimited and sensitive routes answer 503" in warnings[0]
+    assert "hunter2secret" not in warnings[0]
 
 
 def test_redis_stalled_then_resumed(private_redis, caplog):
