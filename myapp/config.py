@@ -14,6 +14,8 @@ from flask import Flask
 ENV_PREFIX = "MYAPP_"
 _PLACEHOLDER_SECRETS = frozenset({"", "dev", "secret", "changeme", "change-me", "development"})
 MIN_SECRET_LENGTH = 32
+#: A random key of that length has far more different characters than this.
+MIN_SECRET_CHARACTERS = 16
 
 
 class DefaultConfig:
@@ -189,6 +191,7 @@ def check_secret_key(app: Flask) -> None:
         not isinstance(key, str)
         or key.lower() in _PLACEHOLDER_SECRETS
         or len(key) < MIN_SECRET_LENGTH
+        or len(set(key)) < MIN_SECRET_CHARACTERS  # "a" * 48 is long, and guessable
     ):
         raise ConfigError(
             f"SECRET_KEY is missing or weak (it needs at least {MIN_SECRET_LENGTH} random "

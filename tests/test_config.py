@@ -185,6 +185,8 @@ def test_the_environment_overrides_the_defaults(monkeypatch):
         "development",
         "x" * 31,
         STRONG_KEY[:31],
+        "a" * 48,  # long enough, and one character
+        "0123456789abcd" * 4,  # 56 characters, 14 different ones
     ],
 )
 @pytest.mark.parametrize("source", ["argument", "environment"])

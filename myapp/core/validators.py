@@ -15,8 +15,10 @@ import voluptuous as vol
 
 _INT_TEXT = re.compile(r"[+-]?\d{1,20}", re.ASCII)
 _NUMBER_TEXT = re.compile(r"[+-]?(\d{1,309}(\.\d{0,64})?|\.\d{1,64})([eE][+-]?\d{1,3})?", re.ASCII)
+# The local part is a dot-atom (RFC 5322): dots only between atoms, never two in a row.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _EMAIL = re.compile(
-    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}"
+    rf"(?=[^@]{{1,64}}@){_ATOM}(?:\.{_ATOM})*"
     r"@(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}",
     re.ASCII,
 )

@@ -566,6 +566,11 @@ def longest_email() -> str:
         (Email(), "a@b..co", "not a valid email address"),
         (Email(), "a b@c.co", "not a valid email address"),
         (Email(), "a@b@c.co", "not a valid email address"),
+        # The local part is a dot-atom: no dot first, last or twice in a row.
+        (Email(), "..@b.co", "not a valid email address"),
+        (Email(), ".ann@b.co", "not a valid email address"),
+        (Email(), "ann.@b.co", "not a valid email address"),
+        (Email(), "a..nn@b.co", "not a valid email address"),
         (Email(), "é@b.co", "not a valid email address"),
         (Email(), "a@b.co\nbcc@evil.example", "not a valid email address"),
         (Email(), "a\x00@b.co", "not a valid email address"),
