@@ -24,6 +24,9 @@ def upgrade_database(app: Flask) -> tuple[str | None, str | None]:
     """
     config = alembic_config()
     with get_engine(app).begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # A migration may rewrite a big table: the requests' statement timeout is not for it.
+            connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
         before = schema_revision(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

@@ -70,6 +70,9 @@ class DefaultConfig:
     DATABASE_BUSY_TIMEOUT = 5.0
     #: Seconds to wait for a PostgreSQL connection (and for a pooled one).
     DATABASE_CONNECT_TIMEOUT = 3
+    #: Seconds a PostgreSQL statement may run before it is cancelled (a 503): well
+    #: inside the servers' 30 s request timeout. 0 is no limit.
+    DATABASE_STATEMENT_TIMEOUT = 10.0
 
     #: Bearer tokens live this many seconds.
     TOKEN_TTL = 3600

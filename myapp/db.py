@@ -76,17 +76,32 @@ def _sqlite_engine(url: str, busy_timeout: float) -> Engine:
     return engine
 
 
-def make_engine(url: str, *, busy_timeout: float = 5.0, connect_timeout: int = 3) -> Engine:
-    """Build an engine for SQLite or PostgreSQL with the settings each needs."""
+def make_engine(
+    url: str,
+    *,
+    busy_timeout: float = 5.0,
+    connect_timeout: int = 3,
+    statement_timeout: float = 10.0,
+) -> Engine:
+    """Build an engine for SQLite or PostgreSQL with the settings each needs.
+
+    On PostgreSQL every statement is cut off after `statement_timeout` seconds (0:
+    never), so a slow query cannot hold a worker and a pooled connection unbounded;
+    the request gets a 503 like any other database failure.
+    """
     if url.startswith("sqlite"):
         return _sqlite_engine(url, busy_timeout)
+    milliseconds = round(statement_timeout * 1000)
     return create_engine(
         url,
         pool_pre_ping=True,
         pool_size=5,
         max_overflow=5,
         pool_timeout=connect_timeout,
-        connect_args={"connect_timeout": connect_timeout},
+        connect_args={
+            "connect_timeout": connect_timeout,
+            "options": f"-c statement_timeout={milliseconds}",
+        },
     )
 
 
@@ -183,6 +198,7 @@ def register_database(app: ApiFlask) -> None:
         database_url(app),
         busy_timeout=app.config["DATABASE_BUSY_TIMEOUT"],
         connect_timeout=app.config["DATABASE_CONNECT_TIMEOUT"],
+        statement_timeout=app.config["DATABASE_STATEMENT_TIMEOUT"],
     )
     # Built once: the option engine shares the pool, only the BEGIN differs.
     app.extensions[WRITE_EXTENSION] = (

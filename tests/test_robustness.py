@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from myapp import create_app
-from myapp.db import Base, get_engine
+from myapp.db import Base, get_engine, get_session
 from myapp.models import User
 from tests.conftest import FAST_HASH
-from tests.helpers import stamp_newest_revision
+from tests.helpers import assert_problem, stamp_newest_revision
 from tests.servers import PostgresServer, find_postgres_bindir
 
 
@@ -157,4 +158,32 @@ def test_postgres_stopped_then_back(private_postgres):
         emails = set(session.scalars(select(User.email)))
     # Nothing half-written: the request that failed left no row.
     assert emails == {"before@example.com", "after@example.com"}
+    get_engine(app).dispose()
+
+
+def test_a_slow_postgresql_statement_is_cut_off_as_a_503(postgres_server):
+    """DATABASE_STATEMENT_TIMEOUT bounds a query; the request gets a 503, the worker goes on."""
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": postgres_server.url,
+            "DATABASE_STATEMENT_TIMEOUT": 0.2,
+            "ACCESS_LOG": False,
+        }
+    )
+
+    @app.get("/slow")
+    def slow():
+        get_session().execute(text("SELECT pg_sleep(5)"))
+        return {"slept": True}
+
+    client = app.test_client()
+    started = time.monotonic()
+    response = client.get("/slow")
+
+    assert time.monotonic() - started < 3
+    body = assert_problem(response, 503, "https://myapp.dev/problems/service-unavailable")
+    assert "pg_sleep" not in str(body)
+    assert int(response.headers["Retry-After"]) >= 1
+    assert client.get("/health").status_code == 200
     get_engine(app).dispose()
