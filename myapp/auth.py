@@ -46,7 +46,12 @@ def authenticated_user(current: ApiRequest | None = None) -> User | None:
     context = context_globals()
     user = context.get("_auth_user", _UNSET)
     if user is _UNSET:
-        user = context._auth_user = user_for_token(get_session(), token)
+        session = get_session()
+        user = context._auth_user = user_for_token(session, token)
+        # End the read: on SQLite a writing request's transaction holds the write lock
+        # from its first statement, and what the view does next (a password hash, say)
+        # must not keep other writers waiting. The view's writes begin anew.
+        session.commit()
     return cast("User | None", user)
 
 

@@ -36,13 +36,13 @@ def get_user_or_404(user_id: int) -> User:
 
 @bp.post("")
 @documents(USER_SCHEMA, status=201, errors=(409, 503))
-@ratelimit("RATELIMIT_SIGNUP", name="signup", sensitive=True, by_address=True)
+@ratelimit("RATELIMIT_SIGNUP", name="signup", by_address=True)
 @dataschema({"email": Email(), "name": NAME, "password": PASSWORD})
 def create_user(data: dict[str, Any]) -> ApiResult:
     """Sign up; 409 when the email address is taken (found before any password is hashed).
 
-    Limited per client address (RATELIMIT_SIGNUP, 10 an hour); 503 while the
-    limiter's store is down.
+    Limited per client address (RATELIMIT_SIGNUP, 10 an hour). While the limiter's
+    store is down sign-ups are served, as ordinary routes are: no password is at stake.
     """
     with read_session() as session:
         if users.email_taken(session, data["email"]):
