@@ -76,6 +76,8 @@ class DefaultConfig:
 
     #: Bearer tokens live this many seconds.
     TOKEN_TTL = 3600
+    #: Live tokens one user may hold; a new sign-in past it revokes the oldest.
+    TOKENS_PER_USER = 50
     #: werkzeug's generate_password_hash method; tests use a cheaper scrypt.
     PASSWORD_HASH_METHOD = "scrypt"
 

@@ -36,7 +36,7 @@ def create_token(data: dict[str, Any]) -> ApiResult:
     if user is None:
         raise Unauthorized("The email address or password is wrong.")
     ttl = config["TOKEN_TTL"]
-    token = tokens.issue_token(session, user, ttl=ttl)
+    token = tokens.issue_token(session, user, ttl=ttl, keep=config["TOKENS_PER_USER"])
     return ApiResult({"access_token": token, "token_type": "bearer", "expires_in": ttl})
 
 

@@ -88,12 +88,19 @@ def update_me(data: dict[str, Any]) -> ApiResult:
     current_password counts against the account's password attempts
     (RATELIMIT_AUTH_ACCOUNT, 20 an hour, shared with sign-in).
     """
+    caller, hash_method = current_user(), current_app.config["PASSWORD_HASH_METHOD"]
     if "current_password" in data:
-        limit_password_attempts(current_user().email)
+        limit_password_attempts(caller.email)
+    if "password" in data:  # checked and hashed before the row is locked
+        data["password_hash"] = users.new_password_hash(
+            caller,
+            password=data.pop("password"),
+            current_password=data.pop("current_password", None),
+            hash_method=hash_method,
+        )
     session = get_session()
-    user = users.lock_user(session, current_user())
+    user = users.lock_user(session, caller)
     require_match(user.to_dict())
-    hash_method = current_app.config["PASSWORD_HASH_METHOD"]
     return with_etag(users.update_user(session, user, hash_method=hash_method, **data).to_dict())
 
 

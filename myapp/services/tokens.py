@@ -15,6 +15,8 @@ from myapp.models import Token, User
 from myapp.services.users import hash_password, normalize_email, verify_password
 
 TOKEN_BYTES = 32
+#: Expired tokens of any user cleared by one sign-in, at most: bounded work a request.
+PURGE_BATCH = 100
 
 
 def token_hash(raw: str) -> str:
@@ -43,11 +45,26 @@ def authenticate(session: Session, email: str, password: str, *, hash_method: st
     return user if verify_password(user.password_hash, password) else None
 
 
-def issue_token(session: Session, user: User, *, ttl: int) -> str:
-    """Create a token for the user, clearing their expired ones; return it once."""
+def issue_token(session: Session, user: User, *, ttl: int, keep: int = 50) -> str:
+    """Create a token for the user and return it once.
+
+    The user keeps at most `keep` live tokens: the oldest go first. Each sign-in also
+    clears up to PURGE_BATCH expired tokens of anyone, so expired rows do not wait
+    for their owner to sign in again.
+    """
     raw = secrets.token_urlsafe(TOKEN_BYTES)
     now = utcnow()
-    session.execute(delete(Token).where(Token.user_id == user.id, Token.expires_at <= now))
+    expired = select(Token.id).where(Token.expires_at <= now).limit(PURGE_BATCH)
+    session.execute(delete(Token).where(Token.id.in_(expired.scalar_subquery())))
+    kept = (
+        select(Token.id)
+        .where(Token.user_id == user.id)
+        .order_by(Token.expires_at.desc(), Token.id.desc())
+        .limit(keep - 1)
+    )
+    session.execute(
+        delete(Token).where(Token.user_id == user.id, Token.id.not_in(kept.scalar_subquery()))
+    )
     session.add(
         Token(user_id=user.id, token_hash=token_hash(raw), expires_at=now + timedelta(seconds=ttl))
     )

@@ -88,6 +88,21 @@ def lock_user(session: Session, user: User) -> User:
     return user
 
 
+def new_password_hash(
+    user: User, *, password: str, current_password: str | None, hash_method: str
+) -> str:
+    """Check the current password and hash the new one.
+
+    Both are slow on purpose (scrypt), so call this holding no lock: on SQLite a
+    writing transaction keeps every other writer waiting.
+    """
+    if current_password is None or not verify_password(user.password_hash, current_password):
+        raise ValidationFailed.for_field(
+            "#/current_password", "must be the current password to set a new one"
+        )
+    return hash_password(password, hash_method)
+
+
 def update_user(
     session: Session,
     user: User,
@@ -96,20 +111,22 @@ def update_user(
     name: str | None = None,
     password: str | None = None,
     current_password: str | None = None,
+    password_hash: str | None = None,
 ) -> User:
     """Change the name and/or password; a new password needs the current one and
-    revokes every token of the user. The current password alone is a 422: it would
-    change nothing, and whoever sent it meant to change something."""
-    if current_password is not None and password is None:
+    revokes every token of the user. `password_hash` is one `new_password_hash` made
+    already. The current password alone is a 422: it would change nothing, and
+    whoever sent it meant to change something."""
+    if current_password is not None and password is None and password_hash is None:
         raise ValidationFailed.for_field(
             "#/current_password", "goes only with a new password: there is nothing to change"
         )
     if password is not None:
-        if current_password is None or not verify_password(user.password_hash, current_password):
-            raise ValidationFailed.for_field(
-                "#/current_password", "must be the current password to set a new one"
-            )
-        user.password_hash = hash_password(password, hash_method)
+        password_hash = new_password_hash(
+            user, password=password, current_password=current_password, hash_method=hash_method
+        )
+    if password_hash is not None:
+        user.password_hash = password_hash
         session.execute(delete(Token).where(Token.user_id == user.id))
     if name is not None:
         user.name = name

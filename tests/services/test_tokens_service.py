@@ -89,16 +89,41 @@ def test_a_zero_ttl_token_is_dead_on_arrival(session, ada):
     assert user_for_token(session, issue_token(session, ada, ttl=0)) is None
 
 
-def test_issuing_clears_only_the_users_own_expired_tokens(app, session, ada, bob):
+def test_issuing_clears_expired_tokens_of_anyone_and_no_live_one(app, session, ada, bob):
     issue_token(session, ada, ttl=60)
     issue_token(session, bob, ttl=60)
     expire_all(session)
+    bobs = issue_token(session, bob, ttl=60)
 
     fresh = issue_token(session, ada, ttl=60)
 
     assert tokens_of(app, ada.id) == 1
-    assert tokens_of(app, bob.id) == 1
+    assert tokens_of(app, bob.id) == 1  # the expired one gone, the live one kept
     assert user_for_token(session, fresh).id == ada.id
+    assert user_for_token(session, bobs).id == bob.id
+
+
+def test_one_sign_in_clears_a_bounded_batch_of_expired_tokens(app, session, ada, bob):
+    for _ in range(tokens_service.PURGE_BATCH + 20):
+        issue_token(session, bob, ttl=60, keep=1000)
+    expire_all(session)
+
+    issue_token(session, ada, ttl=60)
+    assert tokens_of(app, bob.id) == 20
+    issue_token(session, ada, ttl=60)
+    assert tokens_of(app, bob.id) == 0
+
+
+def test_a_user_keeps_at_most_the_newest_tokens(session, ada):
+    issued = [issue_token(session, ada, ttl=60 + n, keep=3) for n in range(5)]
+
+    assert [user_for_token(session, raw) is not None for raw in issued] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]
 
 
 def test_revoke_token_revokes_only_that_token(app, session, ada, bob):
