@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -109,3 +111,31 @@ def test_a_taken_email_costs_no_password_hash(make_app, monkeypatch):
     assert hashed == []
     assert sign_up(client, "new@example.com").status_code == 201
     assert len(hashed) == 1
+
+
+@pytest.mark.parametrize(("signed_up", "signed_in"), [("NFC", "NFD"), ("NFD", "NFC")])
+def test_a_password_matches_however_its_accents_were_composed(make_app, signed_up, signed_in):
+    client = make_app().test_client()
+    password = "cafécafé"
+    body = {"email": "ann@example.com", "name": "Ann"}
+
+    created = client.post(
+        "/v1/users", json={**body, "password": unicodedata.normalize(signed_up, password)}
+    )
+    answer = sign_in(
+        client, "ann@example.com", unicodedata.normalize(signed_in, password), "1.2.3.4"
+    )
+
+    assert created.status_code == 201
+    assert answer.status_code == 200
+
+
+def test_a_password_of_only_spaces_is_refused(make_app):
+    client = make_app().test_client()
+    body = {"email": "ann@example.com", "name": "Ann", "password": " " * 12}
+
+    refused = client.post("/v1/users", json=body)
+
+    problem = assert_problem(refused, 422, "https://myapp.dev/problems/validation-error")
+    assert problem["errors"] == [{"pointer": "#/password", "detail": "must not be only spaces"}]
+    assert sign_up(client, "ann@example.com").status_code == 201  # nobody was created

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -24,15 +26,31 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+def _as_hashed(password: str) -> str:
+    """The password as it is hashed: NFKC, so "café" matches however it was typed."""
+    return unicodedata.normalize("NFKC", password)
+
+
+def check_new_password(password: str, pointer: str = "#/password") -> None:
+    """Refuse a new password that is only white space (the schema checks its length)."""
+    if not password.strip():
+        raise ValidationFailed.for_field(pointer, "must not be only spaces")
+
+
 def hash_password(password: str, method: str) -> str:
-    """Hash a password with werkzeug (scrypt by default)."""
-    return generate_password_hash(password, method=method)
+    """Hash a password with werkzeug (scrypt by default), normalised first."""
+    return generate_password_hash(_as_hashed(password), method=method)
 
 
 def verify_password(stored_hash: str, password: str) -> bool:
-    """Check a password; a corrupt stored hash never matches and never raises."""
+    """Check a password; a corrupt stored hash never matches and never raises.
+
+    The normalised form is tried first, then the text as sent, which hashes made
+    before passwords were normalised need.
+    """
+    candidates = dict.fromkeys((_as_hashed(password), password))
     try:
-        return check_password_hash(stored_hash, password)
+        return any(check_password_hash(stored_hash, text) for text in candidates)
     except (ValueError, TypeError, LookupError):
         return False
 
@@ -47,6 +65,7 @@ def create_user(
     is_admin: bool = False,
 ) -> User:
     """Insert a user; the unique index settles concurrent sign-ups (EmailTaken)."""
+    check_new_password(password)
     user = User(
         email=normalize_email(email),
         name=name,
@@ -100,6 +119,7 @@ def new_password_hash(
         raise ValidationFailed.for_field(
             "#/current_password", "must be the current password to set a new one"
         )
+    check_new_password(password)
     return hash_password(password, hash_method)
 
 
