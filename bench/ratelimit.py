@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import functools
 import random
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -168,7 +169,11 @@ def main() -> None:
         url = server.url
     try:
         # No access log: a line per request to stderr would cost more than the limiter.
-        base = {"SECRET_KEY": "x" * 32, "RATELIMIT_DEFAULT": LIMIT, "ACCESS_LOG": False}
+        base = {
+            "SECRET_KEY": secrets.token_urlsafe(32),
+            "RATELIMIT_DEFAULT": LIMIT,
+            "ACCESS_LOG": False,
+        }
         unlimited = {**base, "RATELIMIT_ENABLED": False}
         apps = {
             "unlimited": create_app(unlimited),

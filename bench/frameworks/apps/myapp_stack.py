@@ -14,6 +14,7 @@ so the run leaves no file behind.
 from __future__ import annotations
 
 import itertools
+import secrets
 from typing import Any
 
 import voluptuous as vol
@@ -77,7 +78,7 @@ def create_app(redis_url: str | None = None, *, ratelimit: bool = True) -> ApiFl
     """Build myapp with the bench routes; the limiter is in Redis when `redis_url` is given."""
     app = create_myapp(
         {
-            "SECRET_KEY": "bench-only-" + "x" * 32,
+            "SECRET_KEY": secrets.token_urlsafe(32),
             "ACCESS_LOG": False,
             "DATABASE_URL": "sqlite://",
             "REDIS_URL": redis_url,
