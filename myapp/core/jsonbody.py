@@ -101,7 +101,9 @@ def parse_json(raw: bytes, max_depth: int) -> Any:
     try:
         if text.startswith("\ufeff"):  # what json.loads says of a byte order mark
             raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
-        decoder = _DECODER if _LONG_DIGITS.search(text) else _PLAIN_INTS
+        # A text shorter than the limit cannot hold a number past it: no search needed.
+        long_number = len(text) > _MAX_INT_DIGITS and _LONG_DIGITS.search(text)
+        decoder = _DECODER if long_number else _PLAIN_INTS
         value = decoder.decode(text)
     except RecursionError:
         raise InvalidBody(f"The JSON body is nested deeper than {max_depth} levels.") from None

@@ -87,7 +87,7 @@ class Limiter:
         The bucket is the authenticated identity, else the client address.
         """
         identity = None if policy.by_address else self.identity_loader(current)
-        return self.hit(policy, identity or f"ip:{current.remote_addr}")
+        return self.hit(policy, identity or "ip:" + str(current.remote_addr))
 
     def hit(self, policy: Policy, key: str) -> RateLimitState | None:
         """Count one request under `policy` for `key`; None: the store is down, failing open."""

@@ -168,22 +168,22 @@ def validate_body(
     """
     if not isinstance(value, dict):
         raise InvalidBody("The request body must be a JSON object.")
-    stray: set[str] = set()
-    if known is not None and not known.issuperset(value):
-        stray = value.keys() - known
-        value = {key: value[key] for key in known if key in value}
+    if known is None or known.issuperset(value):
+        try:
+            return _run(schema, fast, value)
+        except vol.MultipleInvalid as exc:
+            raise _failed(_failures(exc), ValidationFailed, "field", _pointer_item) from None
+    stray = value.keys() - known
     failures: list[tuple[list[Any], str]] = []
     try:
-        validated = _run(schema, fast, value)
+        _run(schema, fast, {key: value[key] for key in known if key in value})
     except vol.MultipleInvalid as exc:
         failures = _failures(exc)
-    if stray or failures:
-        # Only the first stray keys can be among the first errors listed.
-        first_stray = heapq.nsmallest(MAX_ERRORS, stray)
-        failures += [([key], "is not allowed") for key in first_stray]
-        total = len(failures) + len(stray) - len(first_stray)
-        raise _failed(failures, ValidationFailed, "field", _pointer_item, total)
-    return validated
+    # Only the first stray keys can be among the first errors listed.
+    first_stray = heapq.nsmallest(MAX_ERRORS, stray)
+    failures += [([key], "is not allowed") for key in first_stray]
+    total = len(failures) + len(stray) - len(first_stray)
+    raise _failed(failures, ValidationFailed, "field", _pointer_item, total)
 
 
 def validate_query(schema: vol.Schema, args: Any, fast: Check | None = None) -> dict[str, Any]:
