@@ -112,7 +112,11 @@ def steady_traffic(port: int, stats: Stats) -> tuple[Callable[[int, int], None],
     accounts = [Account(i, f"steady{i}@example.com") for i in range(CLIENTS)]
     for account in accounts:
         sign_up(setup, account)
-    credentials = {"email": accounts[0].email, "password": PASSWORD}
+    # Its own account: every sign-in makes a token, and a user keeps only the newest
+    # TOKENS_PER_USER, so signing in as a steady client would end that client's token.
+    signer = Account(CLIENTS, "steady-sign-in@example.com")
+    sign_up(setup, signer)
+    credentials = {"email": signer.email, "password": PASSWORD}
     clients = [Client(port, stats) for _ in range(CLIENTS + 2)]
 
     def step(index: int, iteration: int) -> None:
