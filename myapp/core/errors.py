@@ -88,6 +88,23 @@ class InvalidBody(BadRequest):
     detail = "The request body is not valid JSON."
 
 
+class IncompleteBody(BadRequest):
+    """The body ended before the length its Content-Length declared.
+
+    The client stopped sending, or sent too slowly and the server's read deadline
+    cut the connection. Nothing of such a request is acted on.
+    """
+
+    title = "Incomplete request body"
+    type = "incomplete-body"
+
+    def __init__(self, received: int, declared: int) -> None:
+        super().__init__(
+            detail=f"The request body ended after {received} of the {declared} bytes "
+            "its Content-Length declares."
+        )
+
+
 class InvalidParameters(BadRequest):
     """One or more query parameters are missing or invalid."""
 

@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
+#: In the environ while the app waits for the request's body: the client's time, not
+#: the app's, so the request watchdog (myapp/core/watchdog.py) does not count it.
+READING_BODY = "myapp.reading_body"
+
+
 class ApiRequest(Request):
     """A request that knows its id, echoed from the client when it is well formed."""
 
@@ -45,17 +50,31 @@ class ApiRequest(Request):
         return os.urandom(16).hex()  # as random as uuid4().hex, at a fraction of the cost
 
     def read_body(self) -> bytes:
-        """The body, read and kept by `get_data()`: 413 past `max_content_length`.
+        """The body, read and kept by `get_data()`: 413 past `max_content_length`, 400
+        when it ends before its Content-Length.
 
         Werkzeug refuses a declared length over the limit before reading, but cuts
         a chunked body off at the limit; that one is refused whole too, since it
         may be longer than what was read.
         """
-        data = self.get_data(cache=True)
+        environ = self.environ
+        environ[READING_BODY] = True
+        try:
+            data = self.get_data(cache=True)
+        finally:
+            del environ[READING_BODY]
         self.body_read = True
-        limit = self.max_content_length
-        if self.content_length is None and limit is not None and len(data) >= limit:
+        limit, declared = self.max_content_length, self.content_length
+        if declared is None and limit is not None and len(data) >= limit:
             raise RequestEntityTooLarge()
+        if declared is not None and len(data) < declared and "wsgi.input_terminated" in environ:
+            # A server that ends the stream itself (gunicorn) ends it early without
+            # an error when the client stops, or its read deadline cuts the
+            # connection, and Werkzeug returns what came. (Elsewhere Werkzeug's
+            # LimitedStream raises ClientDisconnected.)
+            from myapp.core.errors import IncompleteBody  # errors imports this module
+
+            raise IncompleteBody(len(data), declared)
         return data
 
     def discard_unread_body(self) -> None:

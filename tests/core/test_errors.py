@@ -222,6 +222,36 @@ def test_a_body_over_max_content_length_is_a_413_problem(make_app):
     assert body["title"] == "Request Entity Too Large"
 
 
+@pytest.mark.parametrize("terminated", [True, False], ids=["server-ends-stream", "werkzeug-limits"])
+def test_a_body_shorter_than_its_content_length_is_refused(make_app, terminated):
+    """A body cut short (the client stopped, or a read deadline cut it) is never acted on,
+    even where the server ends the stream and Werkzeug would return what came."""
+    app = make_app()
+    seen = []
+
+    @app.post("/things")
+    @dataschema({"name": str})
+    def create_thing(data):
+        seen.append(data)
+        return data
+
+    whole = b'{"name": "Ada"}    '  # valid JSON up to any cut after the closing brace
+    response = app.test_client().post(
+        "/things",
+        input_stream=io.BytesIO(whole[:15]),
+        content_type="application/json",
+        environ_overrides={"CONTENT_LENGTH": str(len(whole))}
+        | ({"wsgi.input_terminated": True} if terminated else {}),
+    )
+
+    body = assert_problem(response, 400, BASE + "incomplete-body" if terminated else "about:blank")
+    if terminated:
+        assert body["detail"] == (
+            "The request body ended after 15 of the 19 bytes its Content-Length declares."
+        )
+    assert seen == []
+
+
 @pytest.fixture
 def post_streamed(make_app):
     """POST a body without Content-Length, as gunicorn passes a chunked upload on."""

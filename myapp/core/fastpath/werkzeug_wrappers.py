@@ -20,7 +20,8 @@ from werkzeug.sansio.utils import get_content_length
 from werkzeug.utils import cached_property
 
 from myapp.core.app import ApiFlask
-from myapp.core.request import ApiRequest
+from myapp.core.errors import IncompleteBody
+from myapp.core.request import READING_BODY, ApiRequest
 from myapp.core.response import JSON_MIMETYPE, NO_BODY, ApiResponse, dump_json
 
 # Fields Werkzeug rewrites as a response is sent (IRIs become URIs).
@@ -75,9 +76,10 @@ class FastRequest(ApiRequest):
         Werkzeug reads through a LimitedStream, an io.RawIOBase built for each
         request, which costs more than the read on a small JSON body. With a
         Content-Length within the limit, the stream holds that many bytes, so
-        they are read directly, with Werkzeug's outcomes: ClientDisconnected when
-        the stream fails or ends early, unless the server ends the stream itself
-        (`wsgi.input_terminated`, and then at the length). No length (chunked),
+        they are read directly, with the stock path's outcomes: ClientDisconnected
+        when the stream fails or ends early, but IncompleteBody when it ends early
+        and the server ends the stream itself (`wsgi.input_terminated`, where
+        Werkzeug would return what came). No length (chunked),
         a stream already opened, or a body already read go to `get_data()`.
         """
         length = self.content_length
@@ -91,9 +93,11 @@ class FastRequest(ApiRequest):
         limit = self.max_content_length
         if limit is not None and length > limit:
             raise RequestEntityTooLarge()
-        stream = self.environ["wsgi.input"]
+        environ = self.environ
+        stream = environ["wsgi.input"]
         chunks = []
         remaining = length
+        environ[READING_BODY] = True
         try:
             while remaining > 0:
                 # At most 64 KiB a read, as Werkzeug reads: a buffered stream would
@@ -105,8 +109,12 @@ class FastRequest(ApiRequest):
                 remaining -= len(chunk)
         except (OSError, ValueError):
             raise ClientDisconnected() from None
-        if remaining > 0 and "wsgi.input_terminated" not in self.environ:
-            raise ClientDisconnected()
+        finally:
+            del environ[READING_BODY]
+        if remaining > 0:
+            if "wsgi.input_terminated" not in environ:
+                raise ClientDisconnected()  # as Werkzeug's LimitedStream says it
+            raise IncompleteBody(length - remaining, length)
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self._cached_data = data  # where get_data() keeps the body it read
         self.__dict__["stream"] = io.BytesIO()  # spent, as after get_data()
