@@ -5,8 +5,10 @@ server. Every value below can be overridden without editing the file:
 
     GUNICORN_BIND            127.0.0.1:8000 (several: comma-separated)
     GUNICORN_WORKERS         2 * cores + 1
-    GUNICORN_WORKER_CLASS    sync (or gthread, with GUNICORN_THREADS per worker)
-    GUNICORN_TIMEOUT         30 seconds
+    GUNICORN_THREADS         16 per worker
+    GUNICORN_READ_TIMEOUT    10 seconds for a request's headers and body to arrive
+    GUNICORN_WORKER_CLASS    deadline (gthread with the read deadline; or sync, gthread)
+    GUNICORN_TIMEOUT         30 seconds (also the app's MYAPP_REQUEST_TIMEOUT)
     GUNICORN_GRACEFUL_TIMEOUT 20 seconds
     GUNICORN_MAX_REQUESTS    10000, plus up to GUNICORN_MAX_REQUESTS_JITTER (1000)
     GUNICORN_LOGLEVEL        info
@@ -16,14 +18,21 @@ The figures behind these choices come from the drills (`python -m drills`).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import sys
+import threading
+import time
+from typing import Any
+
+from gunicorn.workers.gthread import ThreadWorker
 
 # GUNICORN_* values are parsed, and the cores counted, by serve.py's code for
 # granian. gunicorn reads this file before it moves to --chdir, so serve.py is
 # looked for next to this file, not in whichever directory gunicorn started in.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve import check_app, cores, env_int
+from serve import check_app, cores, env_float, env_int
 
 bind = [
     address.strip()
@@ -36,28 +45,77 @@ bind = [
 # a worker that is restarting.
 workers = env_int(os.environ, "GUNICORN_WORKERS", 2 * cores() + 1)
 
-# sync: one request per process at a time. The drills (`python -m drills`, 3
-# rounds each, 2 cores) ran it against gthread (same workers, 4 threads each):
-# both kept every invariant, and sync had the lower tails: rate-limit drill p99
-# ~100 ms against 195-250 ms, Redis outage p99 ~42 ms against ~56 ms (slowest
-# 56-117 ms against 151-162 ms); load, SQLite and shutdown came out even.
-# Idle sync workers all wait on the one listen queue, so each request goes to
-# whichever worker is free; gthread pins a kept-alive connection to one
-# process, whose threads share its GIL. gthread did better only with Redis
-# frozen (slowest request 0.25-0.41 s against 0.37-0.42 s, all inside the
-# documented 0.4 s + app time), because a sync worker waiting out the Redis
-# timeout holds the requests queued behind it. Every wait in the app is
-# bounded (Redis 0.2 + 0.2 s, PostgreSQL 3 s, SQLite 5 s), and `timeout` below
-# can still kill a request that hangs, which it cannot do to a gthread thread.
-# Put a buffering proxy (nginx) in front for slow clients and keep-alive, as
-# gunicorn's documentation advises for sync workers.
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
-threads = env_int(os.environ, "GUNICORN_THREADS", 4 if worker_class == "gthread" else 1)
+# Threads, not sync workers: a sync worker belongs to one connection until its
+# request has arrived, so a few clients that trickle their headers or body hold
+# every worker while everyone else times out (two did it, at 1 byte a second).
+# gthread waits for a connection's first bytes without a thread (5 s, then its
+# poller), and a thread reads the request once bytes come. Each slow client then
+# holds one thread of one worker, and the read deadline below ends it; the
+# slow-clients drill holds 4 x workers of them while normal traffic runs.
+# Threads share their worker's interpreter lock, so they add waiting room, not
+# speed. Against sync, the drills measured higher tails under load (rate-limit
+# p99 195-250 ms against ~100 ms), the price of not being stopped by a slow
+# client. GUNICORN_WORKER_CLASS=sync brings back the old behaviour, for use only
+# behind a proxy that buffers whole requests (README, "Slow clients").
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "deadline")
+threads = env_int(os.environ, "GUNICORN_THREADS", 1 if worker_class == "sync" else 16)
+
+# Seconds a request has to arrive in full, headers and body, once a thread has
+# taken its connection. gunicorn itself has no such deadline: a thread reading
+# a request that trickles in waits as long as the client keeps sending.
+read_timeout = env_float(os.environ, "GUNICORN_READ_TIMEOUT", 10.0)
+
+
+class DeadlineWorker(ThreadWorker):  # type: ignore[misc]
+    """gthread, with a deadline on reading each request.
+
+    A thread of the worker watches the requests being served; one that has not
+    finished within `read_timeout` of its thread taking it has its connection shut
+    for reading. A read still waiting for the client then ends at once: gunicorn
+    drops a request whose headers were cut short, and the app answers one whose
+    body was with a 400 problem, then the connection closes. The answer of a
+    request that did arrive in time can still be written; its connection is just
+    not kept alive.
+    """
+
+    def init_process(self) -> None:
+        #: Thread id -> (deadline, connection) for each request being served.
+        self.reading: dict[int, tuple[float, Any]] = {}
+        threading.Thread(target=self.cut_late_readers, name="read-deadline", daemon=True).start()
+        super().init_process()
+
+    def handle(self, conn: Any) -> Any:
+        thread = threading.get_ident()
+        self.reading[thread] = (time.monotonic() + read_timeout, conn)
+        try:
+            return super().handle(conn)
+        finally:
+            del self.reading[thread]
+
+    def cut_late_readers(self) -> None:
+        while True:
+            time.sleep(min(0.25, read_timeout / 10))
+            now = time.monotonic()
+            for thread, entry in list(self.reading.items()):
+                deadline, conn = entry
+                if now > deadline and self.reading.get(thread) is entry:
+                    self.reading[thread] = (float("inf"), conn)  # once
+                    with contextlib.suppress(OSError):  # closed meanwhile
+                        conn.sock.shutdown(socket.SHUT_RD)
+
+
+if worker_class == "deadline":
+    worker_class = DeadlineWorker
 
 # A worker silent this long is killed. It must exceed the longest legitimate
 # request: a hung Redis costs 0.4 s, a PostgreSQL connection at most 3 s to
 # wait for the pool plus 3 s to connect, a SQLite writer 5 s for the lock.
 timeout = env_int(os.environ, "GUNICORN_TIMEOUT", 30)
+# The master sees a worker's main loop, not its threads: under gthread a stuck
+# request in a thread is ended by the app's own watchdog (myapp/core/watchdog.py),
+# which ends its worker as the master would.
+if worker_class != "sync":
+    os.environ.setdefault("MYAPP_REQUEST_TIMEOUT", str(timeout))
 
 
 def worker_abort(worker: object) -> None:

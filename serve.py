@@ -9,6 +9,8 @@ command line reads) for the server:
 
     GRANIAN_HOST, GRANIAN_PORT        127.0.0.1, 8000
     GRANIAN_WORKERS                   cores
+    GRANIAN_BLOCKING_THREADS          16 per worker
+    GRANIAN_HTTP1_HEADER_READ_TIMEOUT 10000 milliseconds for a request's headers
     GRANIAN_WORKERS_KILL_TIMEOUT      20 seconds
     GRANIAN_WORKERS_LIFETIME          3600 seconds (at least 60)
     GRANIAN_RESPAWN_INTERVAL          3.5 seconds
@@ -65,18 +67,25 @@ def settings(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
         "port": env_int(environ, "GRANIAN_PORT", 8000),
         # One per core, as granian advises (it warns about more workers than cores).
         "workers": env_int(environ, "GRANIAN_WORKERS", cores()),
-        # One Python thread per worker: more only contend for the interpreter lock.
-        # Each worker keeps the connections it accepted, kept alive, and serves
-        # their requests in turn, so one waiting on a slow Redis holds up the
-        # others queued behind it (as gunicorn's gthread workers do). granian's
-        # backpressure counts connections, not requests: at 1, an idle kept-alive
-        # connection locked its worker against every other client, so it stays at
-        # granian's default (backlog / workers).
-        "blocking_threads": 1,
+        # Python threads per worker. Each request runs on one, and one whose body
+        # trickles in holds its thread while it waits (granian has no deadline for
+        # bodies: emmett-framework/granian#728, closed as won't fix), so there are
+        # enough to wait on slow clients and still serve everyone else; they share
+        # the worker's interpreter lock, so more add waiting room, not speed. At
+        # 1, two clients sending one body byte a second stopped a two-worker
+        # server. Keep a buffering proxy in front all the same (README, "Slow
+        # clients"). granian's backpressure counts connections, not requests: at
+        # 1, an idle kept-alive connection locked its worker against every other
+        # client, so it stays at granian's default (backlog / workers).
+        "blocking_threads": env_int(environ, "GRANIAN_BLOCKING_THREADS", 16),
         "runtime_threads": 1,
         # A worker that exits (the request watchdog ends one) is replaced at once.
         # granian itself stops if the same worker exits again within 5.5 s.
         "respawn_failed_workers": True,
+        # Milliseconds a client has to send a request's headers, counted from the
+        # connection or the previous response; then granian closes it. Slow
+        # headers cost no Python thread: granian reads them outside the interpreter.
+        "http1_header_read_timeout": env_int(environ, "GRANIAN_HTTP1_HEADER_READ_TIMEOUT", 10_000),
         # After SIGTERM (or SIGHUP, or a worker's lifetime) in-flight requests get
         # this long before their worker is killed: gunicorn's graceful_timeout.
         "workers_kill_timeout": env_int(environ, "GRANIAN_WORKERS_KILL_TIMEOUT", 20),
@@ -115,6 +124,7 @@ def main(argv: list[str]) -> None:
     """Start granian on the app factory named on the command line (or myapp's)."""
     from granian import Granian
     from granian.constants import Interfaces, RuntimeModes
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
     if len(argv) > 1:
@@ -126,6 +136,8 @@ def main(argv: list[str]) -> None:
     options = settings()
     check_app(target)
     options["log_level"] = LogLevels(options["log_level"])
+    header_read_timeout = options.pop("http1_header_read_timeout")
+    options["http1_settings"] = HTTP1Settings(header_read_timeout=header_read_timeout)
     Granian(
         target,
         interface=Interfaces.WSGI,

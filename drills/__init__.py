@@ -18,4 +18,5 @@ DRILLS = (
     "graceful",
     "sqlite_writes",
     "hung",
+    "slow_clients",
 )

@@ -654,7 +654,9 @@ class Server:
     a low max_requests; granian: a SIGHUP, its rolling restart, which is also how
     it ends a worker's lifetime); `graceful_timeout` shortens the time in-flight
     requests get after SIGTERM, `request_timeout` the time one request may take
-    (gunicorn's `timeout`; under granian the app's REQUEST_TIMEOUT).
+    (gunicorn's `timeout`; under granian the app's REQUEST_TIMEOUT), `read_timeout`
+    the time a request has to arrive (gunicorn's read deadline; under granian its
+    header read timeout, as granian has none for bodies).
     """
 
     #: "gunicorn" or "granian".
@@ -671,6 +673,7 @@ class Server:
         recycle: bool = False,
         graceful_timeout: int | None = None,
         request_timeout: int | None = None,
+        read_timeout: float | None = None,
     ) -> None:
         self.port = free_port()
         self.env = dict(env)
@@ -679,6 +682,8 @@ class Server:
         self.log_path = scratch / f"{self.name}-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.configure(graceful_timeout, request_timeout)
+        if read_timeout is not None:
+            self.set_read_timeout(read_timeout)
         #: The configured worker count.
         self.workers: int = 0
         #: Seconds in-flight requests get after SIGTERM, as configured.
@@ -688,14 +693,21 @@ class Server:
         #: Whether a worker takes requests from several connections and serves them
         #: in turn (granian, gunicorn's gthread), not one connection at a time.
         self.queues_per_worker = False
+        #: Whether the server ends a request whose body arrives too slowly.
+        self.cuts_slow_bodies = False
         self.read_settings()
 
     def configure(self, graceful_timeout: int | None, request_timeout: int | None) -> None:
         """Put the bind address and the drill's choices into `self.env`."""
         raise NotImplementedError
 
+    def set_read_timeout(self, seconds: float) -> None:
+        """Give a request `seconds` to arrive (what of it, depends on the server)."""
+        raise NotImplementedError
+
     def read_settings(self) -> None:
-        """Fill in `workers`, `graceful_timeout`, `kind` and `queues_per_worker`."""
+        """Fill in `workers`, `graceful_timeout`, `kind`, `queues_per_worker` and
+        `cuts_slow_bodies`."""
         raise NotImplementedError
 
     def argv(self) -> list[str]:
@@ -843,17 +855,26 @@ class Gunicorn(Server):
         if request_timeout is not None:
             self.env["GUNICORN_TIMEOUT"] = str(request_timeout)
 
+    def set_read_timeout(self, seconds: float) -> None:
+        self.env["GUNICORN_READ_TIMEOUT"] = str(seconds)
+
     def read_settings(self) -> None:
         names = ("workers", "worker_class", "threads", "preload_app", "graceful_timeout")
         config = self.run_python(
             "import runpy; config = runpy.run_path('gunicorn.conf.py'); "
+            f"config['worker_class'] = getattr(config['worker_class'], '__name__', "
+            "config['worker_class']); "
             f"print(repr({{name: config[name] for name in {names!r}}}))"
         )
         self.workers = config["workers"]
         self.graceful_timeout = config["graceful_timeout"]
-        self.kind = f"{config['worker_class']}x{self.workers}"
-        self.queues_per_worker = config["worker_class"] == "gthread"
-        if config["worker_class"] == "gthread":
+        worker_class = config["worker_class"]
+        self.kind = f"{worker_class}x{self.workers}"
+        self.queues_per_worker = worker_class != "sync"
+        self.cuts_slow_bodies = worker_class == "DeadlineWorker"
+        if worker_class != "sync":  # the master cannot see a thread: the app's watchdog
+            self.TIMEOUT_LINES = ("ran past REQUEST_TIMEOUT", "exited with code")
+        if worker_class != "sync":
             self.kind += f"x{config['threads']}t"
         if config["preload_app"]:
             self.kind += "+preload"
@@ -905,6 +926,9 @@ class Granian(Server):
         if request_timeout is not None:
             self.env["MYAPP_REQUEST_TIMEOUT"] = str(request_timeout)
         self._recycling = threading.Event()
+
+    def set_read_timeout(self, seconds: float) -> None:
+        self.env["GRANIAN_HTTP1_HEADER_READ_TIMEOUT"] = str(round(seconds * 1000))
 
     def read_settings(self) -> None:
         config = self.run_python("import serve; print(repr(serve.settings()))")

@@ -22,6 +22,7 @@ from typing import Any
 from flask import Flask
 
 from myapp.core.logs import stop_logging
+from myapp.core.request import READING_BODY
 
 #: The exit status of a worker ended by the watchdog: EX_SOFTWARE. Not 3 or 4,
 #: which tell gunicorn's master that the app cannot boot, and stop it.
@@ -55,7 +56,10 @@ class Watchdog:
     """WSGI middleware: ends the process when a request runs longer than `timeout` seconds.
 
     A request counts until the app returns its response; a streamed body is not
-    timed (the API's JSON bodies are never streamed).
+    timed (the API's JSON bodies are never streamed). A request is never ended
+    while it waits for its own body: that is the client being slow, which a
+    server's read deadline answers (gunicorn.conf.py), and ending the worker
+    would end every other request it serves too.
     """
 
     def __init__(
@@ -110,7 +114,11 @@ class Watchdog:
         """End the process if a request is past its deadline; True when it did."""
         now = self._clock()
         in_flight = self._in_flight.copy().values()
-        overdue = [describe(environ) for deadline, environ in in_flight if now > deadline]
+        overdue = [
+            describe(environ)
+            for deadline, environ in in_flight
+            if now > deadline and READING_BODY not in environ
+        ]
         if not overdue:
             return False
         self.logger.critical(

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from werkzeug.test import create_environ
 
+from myapp.core.request import READING_BODY
 from myapp.core.watchdog import EXIT_STATUS, Watchdog
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -216,6 +217,36 @@ def test_check_past_the_deadline_ends_the_process(watch, clock, ending, caplog):
     assert "DELETE /slow/7" in message
     assert "request id" not in message  # a bare WSGI environ has no request object
     assert f"(pid {os.getpid()})" in message
+
+
+class BodyWaitApp(HeldApp):
+    """Holds each request as if its body were still on its way, as read_body marks it."""
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        environ[READING_BODY] = True
+        try:
+            self.arrivals.release()
+            self.release.wait(5)
+        finally:
+            del environ[READING_BODY]
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"done"]
+
+
+def test_a_request_waiting_for_its_body_is_not_ended(watch, clock, ending, caplog):
+    """A client that trickles its body is slow, not the app: the server's read deadline
+    answers that, and ending the worker would end its other requests too."""
+    held = BodyWaitApp()
+    watchdog = watch(held)
+    request = start(lambda: call_wsgi(watchdog, "POST", "/upload"), held.arrivals)
+    try:
+        clock.checked = TIMEOUT * 10
+        assert watchdog.check() is False
+    finally:
+        finish(held.release, request)
+
+    assert ending.calls == 0
+    assert critical_messages(caplog) == []
 
 
 def test_overdue_request_is_named_with_its_request_id(make_app, watch, clock, ending, caplog):

@@ -20,6 +20,7 @@ from drills import (
     ratelimit,
     redis_down,
     redis_stall,
+    slow_clients,
     sqlite_writes,
 )
 from drills.common import Report
@@ -76,3 +77,10 @@ def test_sqlite_concurrent_writes_are_never_lost_or_500() -> None:
 def test_a_hung_request_ends_its_worker_and_nothing_else() -> None:
     """Past the request timeout: connection dropped, no write, one worker replaced, rest served."""
     check(hung.run)
+
+
+def test_slow_clients_cost_a_thread_not_the_server() -> None:
+    """Trickled and stalled requests, 4 x workers of them: steady traffic unharmed,
+    each one the server has a deadline for cut within it."""
+    report = check(slow_clients.run)
+    assert report.figures["conn_errors"] == 0
