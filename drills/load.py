@@ -35,7 +35,7 @@ from drills.common import (
 
 CLIENTS = 24
 ITERATIONS = 110
-PASSWORD = "load drill password"
+PASSWORD = "trellis copper 42"
 #: One round of what a client does; each client starts at a different place in it.
 MIX = (
     "create",

@@ -34,7 +34,7 @@ from myapp.services.users import create_user
 
 #: The factory to hand the server.
 APP = "drills.slow_app:create_app"
-PASSWORD = "slow drill password"
+PASSWORD = "gravel lantern 5"
 
 
 def _in_flight() -> None:

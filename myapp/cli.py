@@ -11,7 +11,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy.orm import Session
 
-from myapp.core import Email
+from myapp.core import Email, ValidationFailed
 from myapp.db import get_engine
 from myapp.migrations import alembic_config, schema_revision
 from myapp.services.users import EmailTaken, create_user
@@ -86,6 +86,9 @@ def create_user_command(email: str, name: str, admin: bool, password: str) -> No
             )
         except EmailTaken:
             raise click.ClickException(f"a user with the email {email!r} exists") from None
+        except ValidationFailed as exc:
+            details = "; ".join(error["detail"] for error in exc.errors or ())
+            raise click.BadParameter(details, param_hint="password") from None
     click.echo(f"created user {user.id} <{user.email}>{' (admin)' if admin else ''}")
 
 

@@ -18,7 +18,7 @@ from myapp.migrations import MIGRATIONS, alembic_config
 from myapp.models import User
 from myapp.services.users import verify_password
 
-PASSWORD = "password1"
+PASSWORD = "correct horse 7"
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -155,16 +155,19 @@ def test_create_user(app, client, args, email, name, is_admin):
 @pytest.mark.parametrize("again", ["ada@example.com", "ADA@EXAMPLE.COM"])
 def test_create_user_with_a_taken_email_fails_clearly(app, again):
     assert (
-        invoke(app, "create-user", "ada@example.com", input="password1\npassword1\n").exit_code == 0
+        invoke(
+            app, "create-user", "ada@example.com", input="correct horse 7\ncorrect horse 7\n"
+        ).exit_code
+        == 0
     )
 
-    result = invoke(app, "create-user", again, input="password2\npassword2\n")
+    result = invoke(app, "create-user", again, input="another horse 8\nanother horse 8\n")
 
     assert result.exit_code != 0
     assert "exists" in result.output
     assert "Traceback" not in result.output
     (user,) = all_users(app)
-    assert verify_password(user.password_hash, "password1")
+    assert verify_password(user.password_hash, "correct horse 7")
 
 
 @pytest.mark.parametrize("password", ["short", "p" * 7, "p" * 129])

@@ -13,7 +13,7 @@ from myapp.models import Token
 from myapp.services import users
 from tests.helpers import assert_problem
 
-PASSWORD = "password1"
+PASSWORD = "correct horse 7"
 NEW_PASSWORD = "another password"
 
 
@@ -116,7 +116,7 @@ def test_a_taken_email_costs_no_password_hash(make_app, monkeypatch):
 @pytest.mark.parametrize(("signed_up", "signed_in"), [("NFC", "NFD"), ("NFD", "NFC")])
 def test_a_password_matches_however_its_accents_were_composed(make_app, signed_up, signed_in):
     client = make_app().test_client()
-    password = "cafécafé"
+    password = "cafécrème"
     body = {"email": "ann@example.com", "name": "Ann"}
 
     created = client.post(
@@ -139,3 +139,51 @@ def test_a_password_of_only_spaces_is_refused(make_app):
     problem = assert_problem(refused, 422, "https://myapp.dev/problems/validation-error")
     assert problem["errors"] == [{"pointer": "#/password", "detail": "must not be only spaces"}]
     assert sign_up(client, "ann@example.com").status_code == 201  # nobody was created
+
+
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("12345678", "is a run of neighbouring characters or keys"),
+        ("password1", "is one of the most common passwords"),
+        ("annannann", "repeats a short pattern"),
+        ("maryanne 1984", "contains the account's email address or name"),
+    ],
+)
+def test_a_password_too_easy_to_guess_is_refused_with_the_reason(make_app, password, reason):
+    client = make_app().test_client()
+    body = {"email": "maryanne@example.com", "name": "Mary Anne", "password": password}
+
+    refused = client.post("/v1/users", json=body)
+
+    problem = assert_problem(refused, 422, "https://myapp.dev/problems/validation-error")
+    assert problem["errors"] == [
+        {"pointer": "#/password", "detail": f"{reason}: choose one harder to guess"}
+    ]
+    assert password not in refused.get_data(as_text=True)
+    assert sign_up(client, "maryanne@example.com").status_code == 201  # nobody was created
+
+
+def test_a_new_password_too_easy_to_guess_is_refused_and_the_old_one_kept(make_app):
+    client = make_app().test_client()
+    sign_up(client, "ann@example.com")
+    token = sign_in(client, "ann@example.com", PASSWORD, "1.2.3.4").get_json()["data"]
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+
+    body = {"password": "qwertyuiop", "current_password": PASSWORD}
+    refused = client.patch("/v1/users/me", json=body, headers=headers)
+
+    problem = assert_problem(refused, 422, "https://myapp.dev/problems/validation-error")
+    assert problem["errors"][0]["pointer"] == "#/password"
+    assert sign_in(client, "ann@example.com", PASSWORD, "1.2.3.5").status_code == 200
+
+
+def test_create_user_refuses_a_password_too_easy_to_guess(make_app):
+    app = make_app()
+    result = app.test_cli_runner().invoke(
+        args=["create-user", "root@example.com"], input="letmein1\nletmein1\n"
+    )
+
+    assert result.exit_code == 2
+    assert "is one of the most common passwords" in result.output
+    assert "Traceback" not in result.output

@@ -11,7 +11,7 @@ from myapp import create_app
 from myapp.config import ConfigError
 from tests.helpers import assert_problem
 
-PASSWORD = "password1"
+PASSWORD = "correct horse 7"
 PUBLIC = "https://api.example.com"
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from myapp.services import users
 
-PASSWORD = "password1"
+PASSWORD = "correct horse 7"
 NEW_PASSWORD = "another password"
 
 
@@ -67,8 +67,8 @@ def test_a_password_change_hashes_before_it_locks(world, monkeypatch):
 
 def test_a_sign_up_with_a_bearer_header_hashes_holding_no_lock(world, monkeypatch):
     app, auth = world
-    statuses = write_while_hashing(app, monkeypatch, "cara's password", auth["bob"])
-    body = {"email": "cara@example.com", "name": "Cara", "password": "cara's password"}
+    statuses = write_while_hashing(app, monkeypatch, "rosebud at dawn", auth["bob"])
+    body = {"email": "cara@example.com", "name": "Cara", "password": "rosebud at dawn"}
 
     created = app.test_client().post("/v1/users", json=body, headers=auth["ann"])
 

@@ -42,7 +42,7 @@ def count_users(app):
 
 def signup(app, email):
     response = app.test_client().post(
-        "/v1/users", json={"email": email, "name": "N", "password": "password1"}
+        "/v1/users", json={"email": email, "name": "N", "password": "correct horse 7"}
     )
     return response.status_code, response.get_json(), response.headers
 
@@ -106,7 +106,7 @@ def test_unreachable_sqlite_is_a_503_and_readiness_says_so(tmp_path):
     )
     client = app.test_client()
     response = client.post(
-        "/v1/users", json={"email": "a@example.com", "name": "A", "password": "password1"}
+        "/v1/users", json={"email": "a@example.com", "name": "A", "password": "correct horse 7"}
     )
     assert response.status_code == 503
     assert response.mimetype == "application/problem+json"

@@ -41,8 +41,11 @@ def get_user_or_404(user_id: int) -> User:
 def create_user(data: dict[str, Any]) -> ApiResult:
     """Sign up; 409 when the email address is taken (found before any password is hashed).
 
-    Limited per client address (RATELIMIT_SIGNUP, 10 an hour). While the limiter's
-    store is down sign-ups are served, as ordinary routes are: no password is at stake.
+    A password too easy to guess is a 422 naming it: one of the most common ones, a
+    short pattern repeated, a run of neighbouring keys, or one holding the email name
+    or a word of the name. Limited per client address (RATELIMIT_SIGNUP, 10 an hour).
+    While the limiter's store is down sign-ups are served, as ordinary routes are: no
+    password is at stake.
     """
     with read_session() as session:
         if users.email_taken(session, data["email"]):

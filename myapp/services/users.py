@@ -11,6 +11,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from myapp.core import Conflict, ValidationFailed
 from myapp.models import Token, User
+from myapp.services.passwords import too_guessable
 
 
 class EmailTaken(Conflict):
@@ -31,10 +32,14 @@ def _as_hashed(password: str) -> str:
     return unicodedata.normalize("NFKC", password)
 
 
-def check_new_password(password: str, pointer: str = "#/password") -> None:
-    """Refuse a new password that is only white space (the schema checks its length)."""
+def check_new_password(password: str, *, email: str, name: str) -> None:
+    """Refuse a new password that is only white space or too easy to guess (the schema
+    checks its length); `email` and `name` are the account's, which it must not contain."""
     if not password.strip():
-        raise ValidationFailed.for_field(pointer, "must not be only spaces")
+        raise ValidationFailed.for_field("#/password", "must not be only spaces")
+    why = too_guessable(_as_hashed(password), context=(email.partition("@")[0], *name.split()))
+    if why is not None:
+        raise ValidationFailed.for_field("#/password", f"{why}: choose one harder to guess")
 
 
 def hash_password(password: str, method: str) -> str:
@@ -65,7 +70,7 @@ def create_user(
     is_admin: bool = False,
 ) -> User:
     """Insert a user; the unique index settles concurrent sign-ups (EmailTaken)."""
-    check_new_password(password)
+    check_new_password(password, email=email, name=name)
     user = User(
         email=normalize_email(email),
         name=name,
@@ -119,7 +124,7 @@ def new_password_hash(
         raise ValidationFailed.for_field(
             "#/current_password", "must be the current password to set a new one"
         )
-    check_new_password(password)
+    check_new_password(password, email=user.email, name=user.name)
     return hash_password(password, hash_method)
 
 
