@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from myapp.core import Email, ValidationFailed
 from myapp.db import get_engine
-from myapp.migrations import alembic_config, schema_revision
+from myapp.migrations import alembic_config, schema_revision, sqlite_foreign_keys_off
 from myapp.services.users import EmailTaken, create_user
 
 
@@ -23,7 +23,11 @@ def upgrade_database(app: Flask) -> tuple[str | None, str | None]:
     Returns the schema's revisions before and after (None: there was no schema).
     """
     config = alembic_config()
-    with get_engine(app).begin() as connection:
+    with (
+        get_engine(app).connect() as connection,
+        sqlite_foreign_keys_off(connection),
+        connection.begin(),
+    ):
         if connection.dialect.name == "postgresql":
             # A migration may rewrite a big table: the requests' statement timeout is not for it.
             connection.exec_driver_sql("SET LOCAL statement_timeout = 0")

@@ -34,6 +34,8 @@ class User(Base):
     """Someone who can sign in; `email` is stored normalized (lowercase)."""
 
     __tablename__ = "users"
+    # On SQLite, never a deleted user's id again (migration 0003).
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -57,6 +59,7 @@ class Token(Base):
     """A bearer token, stored only as its SHA-256 hash."""
 
     __tablename__ = "tokens"
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(
@@ -72,7 +75,10 @@ class Alias(Base):
 
     __tablename__ = "aliases"
     # Newest-first keyset pages of one owner read this index in order.
-    __table_args__ = (Index("ix_aliases_owner_created_id", "owner_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_aliases_owner_created_id", "owner_id", "created_at", "id"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     owner_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))

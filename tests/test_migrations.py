@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from myapp.cli import upgrade_database
 from myapp.db import Base, get_engine
-from myapp.migrations import MIGRATIONS
+from myapp.migrations import MIGRATIONS, sqlite_foreign_keys_off
 from myapp.models import Token, User
 from myapp.services.tokens import issue_token
 from myapp.services.users import EmailTaken, create_user, delete_user
@@ -124,7 +124,11 @@ def test_downgrading_to_base_and_back(empty_app):
     engine = get_engine(empty_app)
     upgrade_database(empty_app)
 
-    with engine.begin() as connection:
+    with (
+        engine.connect() as connection,
+        sqlite_foreign_keys_off(connection),
+        connection.begin(),
+    ):
         command.downgrade(alembic_config(connection), "base")
 
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
@@ -134,3 +138,78 @@ def test_downgrading_to_base_and_back(empty_app):
 
     assert schema_differences(engine) == []
     assert current_revision(engine) == head_revision()
+
+
+def test_a_deleted_users_id_is_never_given_again(empty_app):
+    """The newest user deleted, the next sign-up gets a new id (SQLite reused it before
+    migration 0003), so nothing keyed on the old id (rate limits, cursors) carries over."""
+    upgrade_database(empty_app)
+    with Session(get_engine(empty_app)) as session:
+        first = create_user(
+            session,
+            email="a@example.com",
+            name="A",
+            password=PASSWORD,
+            hash_method="pbkdf2:sha256:1",
+        )
+        newest = create_user(
+            session,
+            email="b@example.com",
+            name="B",
+            password=PASSWORD,
+            hash_method="pbkdf2:sha256:1",
+        )
+        deleted_id = newest.id
+        delete_user(session, newest)
+        again = create_user(
+            session,
+            email="c@example.com",
+            name="C",
+            password=PASSWORD,
+            hash_method="pbkdf2:sha256:1",
+        )
+
+        assert again.id > deleted_id > first.id
+
+
+def test_rebuilding_for_autoincrement_keeps_every_row_and_id(empty_app):
+    """Upgrading a database at 0002 with users, tokens and aliases: all of them kept, with
+    their ids, and no token or alias lost to the rebuilt users table's drop."""
+    engine = get_engine(empty_app)
+    with engine.connect() as connection, connection.begin():
+        command.upgrade(alembic_config(connection), "0002")
+    with engine.begin() as connection:
+        for user_id in (3, 9):
+            connection.execute(
+                text(
+                    "INSERT INTO users (id, email, name, password_hash, is_admin, created_at) "
+                    "VALUES (:id, :email, 'N', 'x', false, '2026-01-01 00:00:00')"
+                ),
+                {"id": user_id, "email": f"u{user_id}@example.com"},
+            )
+        connection.execute(
+            text(
+                "INSERT INTO tokens (id, user_id, token_hash, created_at, expires_at) "
+                "VALUES (5, 9, 'h', '2026-01-01 00:00:00', '2027-01-01 00:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO aliases (id, owner_id, address, target, description, enabled, "
+                "created_at, updated_at) VALUES (7, 9, 'a@alias.example', 't@example.com', '', "
+                "true, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            )
+        )
+
+    before, after = upgrade_database(empty_app)
+
+    assert (before, after) == ("0002", head_revision())
+    assert schema_differences(engine) == []
+    with engine.connect() as connection:
+        assert connection.scalars(text("SELECT id FROM users ORDER BY id")).all() == [3, 9]
+        assert connection.execute(text("SELECT id, user_id FROM tokens")).all() == [(5, 9)]
+        assert connection.execute(text("SELECT id, owner_id FROM aliases")).all() == [(7, 9)]
+        if connection.dialect.name == "sqlite":
+            sql = connection.scalar(text("SELECT sql FROM sqlite_master WHERE name = 'users'"))
+            assert "AUTOINCREMENT" in sql
+            assert connection.scalar(text("PRAGMA foreign_keys")) == 1  # set back

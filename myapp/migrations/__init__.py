@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from pathlib import Path
 
 from alembic.config import Config
@@ -27,3 +29,24 @@ def newest_revision() -> str | None:
 def schema_revision(connection: Connection) -> str | None:
     """The revision the database's schema is at; None when it has none."""
     return MigrationContext.configure(connection).get_current_revision()
+
+
+@contextlib.contextmanager
+def sqlite_foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """Foreign keys off on this SQLite connection while migrations rebuild tables.
+
+    A rebuild drops the old table, which with foreign keys on deletes every row that
+    points at it (ON DELETE CASCADE). SQLite ignores the pragma inside a transaction,
+    so it is set on the driver's connection before any transaction begins, and set
+    back after. Other databases are left as they are.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    driver = connection.connection.dbapi_connection
+    assert driver is not None
+    driver.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        driver.execute("PRAGMA foreign_keys=ON")

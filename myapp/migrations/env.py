@@ -10,8 +10,10 @@ connection = context.config.attributes.get("connection")
 if connection is None:
     from myapp import create_app
     from myapp.db import get_engine
+    from myapp.migrations import sqlite_foreign_keys_off
 
-    with get_engine(create_app()).connect() as connection:
+    engine = get_engine(create_app())
+    with engine.connect() as connection, sqlite_foreign_keys_off(connection):
         context.configure(connection=connection, target_metadata=Base.metadata)
         with context.begin_transaction():
             context.run_migrations()
