@@ -19,4 +19,5 @@ DRILLS = (
     "sqlite_writes",
     "hung",
     "slow_clients",
+    "lock_contention",
 )

@@ -16,6 +16,7 @@ from drills import (
     graceful,
     hung,
     load,
+    lock_contention,
     postgres_down,
     ratelimit,
     redis_down,
@@ -84,3 +85,9 @@ def test_slow_clients_cost_a_thread_not_the_server() -> None:
     each one the server has a deadline for cut within it."""
     report = check(slow_clients.run)
     assert report.figures["conn_errors"] == 0
+
+
+def test_password_hashing_never_holds_up_another_writer() -> None:
+    """Password changes and sign-ups with scrypt beside alias writes on SQLite: no 5xx,
+    and no write waits out a hash."""
+    check(lock_contention.run)
