@@ -86,7 +86,7 @@ def _scope(query: dict[str, Any]) -> str:
 @bp.post("")
 @documents(ALIAS_SCHEMA, status=201, errors=(409,), etag=True)
 @require_auth
-@dataschema(NEW_ALIAS)
+@dataschema(NEW_ALIAS, max_body=8192)
 def create_alias(data: dict[str, Any]) -> ApiResult:
     """Create an alias at a chosen address, or at a generated one."""
     config = current_app.config
@@ -142,7 +142,7 @@ def get_alias(alias_id: int) -> ApiResult:
 @bp.patch("/<id:alias_id>")
 @documents(ALIAS_SCHEMA, etag=True)
 @require_auth
-@dataschema(CHANGES)
+@dataschema(CHANGES, max_body=8192)
 def update_alias(alias_id: int, data: dict[str, Any]) -> ApiResult:
     """Change target, description or enabled; 412 when If-Match is stale."""
     alias = get_alias_or_404(alias_id, lock=True)

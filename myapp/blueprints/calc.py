@@ -77,7 +77,7 @@ def add_query(query: dict[str, float]) -> ApiResult:
 
 @bp.post("/add")
 @documents({"sum": float})
-@dataschema(ADDENDS)
+@dataschema(ADDENDS, max_body=4096)  # two numbers: a valid body is under 1 KiB
 def add_body(data: dict[str, float]) -> ApiResult:
     """Add a and b given in a JSON body."""
     return ApiResult({"sum": add(data["a"], data["b"])})

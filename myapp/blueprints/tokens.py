@@ -19,7 +19,7 @@ bp = Blueprint("tokens", __name__, url_prefix="/v1/auth")
 @bp.post("/token")
 @documents({"access_token": str, "token_type": "bearer", "expires_in": int}, errors=(401,))
 @ratelimit("RATELIMIT_AUTH", name="auth", sensitive=True, by_address=True)
-@dataschema({"email": Email(), "password": String(1, 128)})
+@dataschema({"email": Email(), "password": String(1, 128)}, max_body=4096)
 def create_token(data: dict[str, Any]) -> ApiResult:
     """Exchange email and password for a bearer token; the same 401 for any mistake.
 

@@ -37,7 +37,7 @@ def get_user_or_404(user_id: int) -> User:
 @bp.post("")
 @documents(USER_SCHEMA, status=201, errors=(409, 503))
 @ratelimit("RATELIMIT_SIGNUP", name="signup", by_address=True)
-@dataschema({"email": Email(), "name": NAME, "password": PASSWORD})
+@dataschema({"email": Email(), "name": NAME, "password": PASSWORD}, max_body=8192)
 def create_user(data: dict[str, Any]) -> ApiResult:
     """Sign up; 409 when the email address is taken (found before any password is hashed).
 
@@ -82,7 +82,8 @@ def get_me() -> ApiResult:
         vol.Optional("name"): NAME,
         vol.Optional("password"): PASSWORD,
         vol.Optional("current_password"): String(1, 128),
-    }
+    },
+    max_body=8192,
 )
 def update_me(data: dict[str, Any]) -> ApiResult:
     """Change the name, or the password (with the current one; revokes all tokens).

@@ -168,6 +168,10 @@ def _operation(app: Flask, rule: Rule, method: str) -> dict[str, Any]:
         "responses": dict([_success(view)]),
     }
     description = inspect.cleandoc(view.__doc__ or "").partition("\n")[2].strip()
+    max_body = getattr(view, "max_body", None)
+    if max_body is not None:
+        refused = f"A body over {max_body:,} bytes is refused with 413 before it is read."
+        description = f"{description}\n\n{refused}" if description else refused
     if description:
         operation["description"] = description
     if parameters:

@@ -213,8 +213,13 @@ def _inject(kwargs: dict[str, Any], arg: str, value: Any) -> None:
     kwargs[arg] = value
 
 
-def dataschema(schema: Any, *, arg: str = "data") -> Callable[[F], F]:
-    """Validate the JSON body against `schema` and pass the result to the view as `arg`."""
+def dataschema(schema: Any, *, arg: str = "data", max_body: int | None = None) -> Callable[[F], F]:
+    """Validate the JSON body against `schema` and pass the result to the view as `arg`.
+
+    `max_body`: the most bytes a body of this route may have, when that is far below
+    the app's MAX_CONTENT_LENGTH; a longer one is a 413 before any of it is read, so
+    a client cannot make the route parse (and list errors for) a megabyte of junk.
+    """
     compiled = compile_schema(schema)
     fast = schema_plan(compiled)
     known = known_keys(compiled)
@@ -224,13 +229,24 @@ def dataschema(schema: Any, *, arg: str = "data") -> Callable[[F], F]:
 
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if max_body is not None:
+                _limit_body(max_body)
             _inject(kwargs, arg, validate_body(compiled, json_body(), fast, known))
             return view(*args, **kwargs)
 
         wrapper.body_schema = compiled  # type: ignore[attr-defined]
+        wrapper.max_body = max_body  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorator
+
+
+def _limit_body(max_body: int) -> None:
+    """Lower this request's body limit to `max_body` (never raise it past the app's)."""
+    current = api_request()
+    limit = current.max_content_length
+    if limit is None or max_body < limit:
+        current.max_content_length = max_body
 
 
 def queryschema(schema: Any, *, arg: str = "query") -> Callable[[F], F]:

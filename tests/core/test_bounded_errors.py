@@ -83,3 +83,73 @@ def test_a_flood_of_query_parameters_gets_the_first_fifty_and_the_count(client):
 def test_a_valid_body_is_untouched_by_the_shortcut(client):
     response = client.post("/things", json={"name": "n", "kind": "k"})
     assert response.get_json() == {"data": {"name": "n", "kind": "k"}}
+
+
+class Untouchable:
+    """A body stream that fails the test if anything reads it."""
+
+    def read(self, *args):
+        raise AssertionError("the body was read")
+
+    readline = read
+
+
+@pytest.fixture
+def small_route(app):
+    @app.post("/small")
+    @dataschema({"a": int}, max_body=64)
+    def small(data):
+        """Take one number."""
+        return data
+
+    return app
+
+
+def test_a_body_over_the_routes_own_limit_is_refused_unread(small_route):
+    response = small_route.test_client().post(
+        "/small",
+        content_type="application/json",
+        environ_overrides={"wsgi.input": Untouchable(), "CONTENT_LENGTH": str(1024 * KIB)},
+    )
+
+    assert_problem(response, 413)
+
+
+def test_a_streamed_body_past_the_routes_own_limit_is_refused(small_route):
+    response = small_route.test_client().post(
+        "/small",
+        data=json.dumps({"a": 1, "pad": "x" * 200}),
+        content_type="application/json",
+        headers={"Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+
+    assert_problem(response, 413)
+
+
+def test_a_body_within_the_routes_own_limit_is_served(small_route):
+    response = small_route.test_client().post("/small", json={"a": 1})
+
+    assert response.status_code == 200
+    assert response.get_json()["data"] == {"a": 1}
+
+
+def test_the_routes_own_limit_never_raises_the_apps(make_app):
+    app = make_app(MAX_CONTENT_LENGTH=32)
+
+    @app.post("/roomy")
+    @dataschema({"a": int}, max_body=4096)
+    def roomy(data):
+        return data
+
+    response = app.test_client().post("/roomy", json={"a": 1, "pad": "x" * 100})
+
+    assert_problem(response, 413)
+
+
+def test_the_routes_own_limit_is_in_its_openapi_description(small_route):
+    document = small_route.test_client().get("/openapi.json").get_json()
+
+    description = document["paths"]["/small"]["post"]["description"]
+    assert "A body over 64 bytes is refused with 413 before it is read." in description
+    assert "413" in document["paths"]["/small"]["post"]["responses"]

@@ -29,7 +29,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.test import create_environ
 from werkzeug.wrappers import Response
 
-from myapp.core import ApiResult
+from myapp.core import ApiResult, dataschema
 from myapp.core.errors import IncompleteBody
 from myapp.core.fastpath.werkzeug_routing import StaticRouteAdapter, create_url_adapter
 from myapp.core.fastpath.werkzeug_wrappers import FastRequest, FastResponse, append_fields
@@ -1058,8 +1058,14 @@ def test_read_body_does_not_trust_a_huge_length_without_a_limit(app, declared):
     """No limit configured: a huge Content-Length is read in pieces, and the short body
     is a disconnect, not a buffer of the declared size (MemoryError, OverflowError)."""
     app.config["MAX_CONTENT_LENGTH"] = None
+
+    @app.post("/unlimited")
+    @dataschema({"a": int})  # no max_body of its own, as /v1/calc/add now has
+    def unlimited(data):
+        return data
+
     response = app.test_client().post(
-        "/v1/calc/add",
+        "/unlimited",
         data=b'{"a": 1}',
         content_type="application/json",
         environ_overrides={"CONTENT_LENGTH": str(declared)},
