@@ -107,6 +107,15 @@ def schema_plan(schema: Any) -> Check | None:
     return plan(schema)
 
 
+def schema_explanation(schema: Any) -> Callable[[Any], list[tuple[list[Any], str]] | None] | None:
+    """What voluptuous_plans.explanation gives; None for an unverified voluptuous."""
+    if "voluptuous" not in verified_libraries():
+        return None
+    from myapp.core.fastpath.voluptuous_plans import explanation
+
+    return explanation(schema)
+
+
 def redis_backend_class(app: ApiFlask) -> type[RedisBackend]:
     """The Redis limiter backend for this app: EvalshaRedisBackend where redis-py is verified."""
     if "redis" not in app.fast_path:

@@ -175,3 +175,212 @@ def _plan_literal(node: Any) -> Check:
         return value
 
     return check_literal
+
+
+#: What an explanation finds: (path, message) for each error, as voluptuous reports them.
+Failures = list[tuple[list[Any], str]]
+Explain = Callable[[list[Any], Any, Failures], Any]
+#: An explanation's answer for a value with errors (which it has appended).
+_BAD = object()
+
+
+class _Unexplained(Exception):
+    """An explanation met a case it does not mirror; voluptuous must tell the errors."""
+
+
+def explanation(schema: vol.Schema) -> Callable[[Any], Failures | None] | None:
+    """A function listing the errors voluptuous would find in a value ([] for a valid one).
+
+    Where a plan only knows "miss", this walks the same shapes and collects what
+    voluptuous's walk collects: each error's path (names, not markers) and message,
+    which voluptuous builds by raising and catching an exception at every level, at
+    several times the cost. The order of the list is not voluptuous's; the caller
+    sorts it. None when the schema holds a shape with no explanation (`Any`, and
+    all a plan refuses), and the function's answer is None for a value that meets a
+    case it does not mirror: voluptuous must tell those.
+    """
+    try:
+        explain = _explain(schema.schema, schema.required, schema.extra)
+    except _NoPlan:
+        return None
+
+    def failures(value: Any) -> Failures | None:
+        found: Failures = []
+        try:
+            explain([], value, found)
+        except _Unexplained:
+            return None
+        return found
+
+    return failures
+
+
+def _explain(node: Any, required: bool, extra: int) -> Explain:
+    # As _plan, in the order of voluptuous's Schema._compile.
+    if node is vol.Extra or node is vol.Self:
+        raise _NoPlan
+    if hasattr(node, "__voluptuous_compile__"):
+        return _explain_all(node, extra)
+    if isinstance(node, vol.Object):
+        raise _NoPlan
+    if isinstance(node, Mapping):
+        return _explain_dict(node, required, extra)
+    if isinstance(node, list):
+        return _explain_list(node, required, extra)
+    if isinstance(node, (tuple, set, frozenset)):
+        raise _NoPlan
+    if inspect.isclass(node):
+        return _explain_type(node)
+    if callable(node):
+        return _explain_call(node)
+    if type(node) in (*primitive_types, type(None)):
+        return _explain_literal(node)
+    raise _NoPlan
+
+
+def _explain_all(node: Any, extra: int) -> Explain:
+    # All runs its validators in turn and stops at the first that fails, whose
+    # errors it passes on, or its own `msg` at its own path (voluptuous's _exec).
+    # Any keeps the deepest of its alternatives' errors: not mirrored.
+    if type(node) is not vol.All or node.discriminant is not None:
+        raise _NoPlan
+    steps = [_explain(validator, node.required, extra) for validator in node.validators]
+    msg = node.msg
+
+    def all_of(path: list[Any], value: Any, found: Failures) -> Any:
+        for step in steps:
+            mine: Failures = []
+            value = step(path, value, mine)
+            if value is _BAD:
+                found.extend(mine if msg is None else [(path, msg)])
+                return _BAD
+        return value
+
+    return all_of
+
+
+def _explain_dict(node: Mapping[Any, Any], required: bool, extra: int) -> Explain:
+    # voluptuous's validate_dict and validate_mapping, for plain string keys.
+    checks: dict[str, Explain] = {}
+    needed: dict[str, str] = {}
+    for key in node:
+        if type(key) is str:
+            name, marker = key, None
+        elif type(key) in (vol.Required, vol.Optional) and type(key.schema) is str:
+            name, marker = key.schema, key
+        else:
+            raise _NoPlan
+        checks[name] = _explain(node[key], required, extra)
+        if type(marker) is vol.Required or (marker is None and required):
+            needed[name] = getattr(marker, "msg", None) or "required key not provided"
+    defaults = [
+        (key.schema, key.default)
+        for key in {key for key in node if type(key) in (vol.Required, vol.Optional)}
+        if not isinstance(key.default, Undefined)
+    ]
+
+    def check_dict(path: list[Any], value: Any, found: Failures) -> Any:
+        if not isinstance(value, dict):
+            found.append((path, "expected a dictionary"))
+            return _BAD
+        given = dict(value)
+        for name, default in defaults:
+            if name not in given:
+                given[name] = default()
+        out = {}
+        failed = False
+        missing = dict(needed)
+        for name, item in given.items():
+            check = checks.get(name) if type(name) is str else None
+            if check is not None:
+                missing.pop(name, None)  # given: an error in it is its own, not "required"
+                checked = check([*path, name], item, found)
+                if checked is _BAD:
+                    failed = True
+                else:
+                    out[name] = checked
+            elif extra == vol.ALLOW_EXTRA:
+                out[name] = item
+            elif extra != vol.REMOVE_EXTRA:
+                found.append(([*path, name], "extra keys not allowed"))
+                failed = True
+        for name, message in missing.items():
+            found.append(([*path, name], message))
+            failed = True
+        return _BAD if failed else out
+
+    return check_dict
+
+
+def _explain_list(node: list[Any], required: bool, extra: int) -> Explain:
+    # voluptuous's validate_sequence with one item schema: each item that fails at
+    # its own place is listed; the first that fails deeper ends the walk with its
+    # errors alone.
+    if len(node) != 1:
+        raise _NoPlan
+    check_item = _explain(node[0], required, extra)
+
+    def check_list(path: list[Any], value: Any, found: Failures) -> Any:
+        if not isinstance(value, list):
+            found.append((path, "expected a list"))
+            return _BAD
+        out = []
+        shallow: Failures = []
+        for index, item in enumerate(value):
+            here = [*path, index]
+            mine: Failures = []
+            checked = check_item(here, item, mine)
+            if checked is _BAD:
+                if len(mine[0][0]) > len(here):
+                    found.extend(mine)
+                    return _BAD
+                if len(mine) > 1:
+                    raise _Unexplained  # voluptuous lists such a group as one error
+                shallow.extend(mine)
+            elif checked is not vol.Remove:
+                out.append(checked)
+        if shallow:
+            found.extend(shallow)
+            return _BAD
+        return out
+
+    return check_list
+
+
+def _explain_type(node: type) -> Explain:
+    message = f"expected {node.__name__}"
+
+    def check_type(path: list[Any], value: Any, found: Failures) -> Any:
+        if isinstance(value, node):
+            return value
+        found.append((path, message))
+        return _BAD
+
+    return check_type
+
+
+def _explain_call(node: Callable[[Any], Any]) -> Explain:
+    # voluptuous's validate_callable: a ValueError is "not a valid value"; an Invalid
+    # keeps its message, and its path goes under this one.
+    def check_call(path: list[Any], value: Any, found: Failures) -> Any:
+        try:
+            return node(value)
+        except ValueError:
+            found.append((path, "not a valid value"))
+        except vol.MultipleInvalid as exc:
+            found.extend(([*path, *error.path], error.error_message) for error in exc.errors)
+        except vol.Invalid as exc:
+            found.append(([*path, *exc.path], exc.error_message))
+        return _BAD
+
+    return check_call
+
+
+def _explain_literal(node: Any) -> Explain:
+    def check_literal(path: list[Any], value: Any, found: Failures) -> Any:
+        if value != node:
+            found.append((path, "not a valid value"))
+            return _BAD
+        return value
+
+    return check_literal
