@@ -5,13 +5,14 @@ goes; for a small JSON object most of a request's validation time is that walk.
 `plan(schema)` turns the common shapes (dicts with plain string keys, one-item
 lists, `All`, `Any`, types, literals and validator callables) into nested plain
 functions that return exactly what the schema returns for a valid value, keys in
-the same order, and raise `Miss` for anything else. The caller then runs the
-schema itself, so every error, message and path still comes from voluptuous; a
-validator runs twice only on invalid input. A schema with anything else in it
-(key wildcards, `Remove`, `Exclusive`, nested `Schema` objects, tuples, sets)
-gets no plan and is always run by voluptuous. Plans mirror voluptuous's private
-`Schema._compile` and read `voluptuous.schema_builder`'s `Undefined` and
-`primitive_types`. tests/core/test_fastvalidate.py holds plans to their schemas
+the same order, and raise `Miss` for anything else. `explanation(schema)` then
+lists the errors of a value the plan missed, the paths and messages voluptuous
+would report (below); where it cannot, the schema itself runs, so a validator
+runs twice only on invalid input. A schema with anything else in it (key
+wildcards, `Remove`, `Exclusive`, nested `Schema` objects, tuples, sets) gets no
+plan and is always run by voluptuous. Plans and explanations mirror voluptuous's
+private `Schema._compile` and read `voluptuous.schema_builder`'s `Undefined` and
+`primitive_types`. tests/core/test_fastvalidate.py holds both to their schemas
 on generated values.
 """
 
