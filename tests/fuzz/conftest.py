@@ -19,7 +19,7 @@ from myapp.models import Alias, Token, User
 from myapp.services import aliases, tokens, users
 
 ADMIN_EMAIL = "fuzz-admin@example.com"
-ADMIN_PASSWORD = "fuzz-admin-password"
+ADMIN_PASSWORD = "orchid mantle 91"
 OTHER_EMAIL = "fuzz-other@example.com"
 #: Limits no fuzz run reaches: these tests are about the contract, tests/core covers the limiter.
 NO_LIMITS = {
