@@ -15,6 +15,7 @@ from myapp.core import (
     register_fast_path,
     trust_proxy_hops,
 )
+from myapp.core.cors import register_cors
 from myapp.core.logs import register_logging
 from myapp.core.ratelimit import register_ratelimit
 from myapp.core.watchdog import register_watchdog
@@ -24,7 +25,8 @@ __version__ = "0.1.0"
 
 
 def create_app(config: Mapping[str, Any] | object | None = None) -> ApiFlask:
-    """Build the application: config, logs, proxies, errors, database, routes, limits, auth."""
+    """Build the application: config, logs, proxies, errors, CORS, database, routes, limits,
+    auth."""
     app = ApiFlask(__name__, instance_relative_config=True, static_folder=None)
     load_config(app, config)
     register_logging(app)
@@ -33,6 +35,7 @@ def create_app(config: Mapping[str, Any] | object | None = None) -> ApiFlask:
     trust_proxy_hops(app, app.config["TRUSTED_PROXY_HOPS"])
     register_watchdog(app)
     register_error_handlers(app)
+    register_cors(app)
     register_database(app)
     register_cli(app)
     register_blueprints(app, "myapp.blueprints")

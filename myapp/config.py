@@ -151,8 +151,23 @@ def load_config(app: Flask, config: Mapping[str, Any] | object | None) -> None:
         app.config.from_object(config)
     check_secret_key(app)
     check_public_url(app)
+    check_cors_origins(app)
     # Domains compare case-insensitively: stored, matched and generated in lower case.
     app.config["ALIAS_DOMAINS"] = [domain.strip().lower() for domain in app.config["ALIAS_DOMAINS"]]
+
+
+_ORIGIN = re.compile(r"https?://[a-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9a-f:.]+\](:[0-9]{1,5})?")
+
+
+def check_cors_origins(app: Flask) -> None:
+    """Refuse a CORS origin that is not exactly scheme://host[:port], as a browser sends it."""
+    for origin in app.config["CORS_ORIGINS"]:
+        if not isinstance(origin, str) or not _ORIGIN.fullmatch(origin):
+            raise ConfigError(
+                f"{ENV_PREFIX}CORS_ORIGINS holds {origin!r}, which is not an origin: write each "
+                "as a browser sends it, lower case, with no path or slash: "
+                '\'["https://app.example.com", "http://localhost:5173"]\''
+            )
 
 
 def check_public_url(app: Flask) -> None:

@@ -65,6 +65,11 @@ class ApiFlask(Flask):
             # Scheme, host (and path prefix) of every absolute URL the API writes;
             # None takes them from the request, whose Host the client chooses.
             "PUBLIC_URL": None,
+            # Exact origins ("https://app.example.com") whose browser apps may call the
+            # API (myapp.core.cors); empty: CORS is off.
+            "CORS_ORIGINS": (),
+            # Seconds a browser may keep a preflight's answer.
+            "CORS_MAX_AGE": 600,
         }
     )
     #: The libraries whose guarded fast path this app uses (see myapp.core.fastpath).

@@ -131,7 +131,10 @@ class Limiter:
         and its decorators (authentication, validation).
         """
         current = api_request()
-        policy = self.policy_for(current.endpoint)
+        # A CORS preflight counts against the default, never its route's own policy:
+        # a browser's OPTIONS before a sign-in must not use up a sign-in attempt.
+        preflight = current.method == "OPTIONS"
+        policy = self.policy_for(None if preflight else current.endpoint)
         if policy is None:
             return
         state = self.check(policy, current)
