@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -30,7 +31,7 @@ _SKIPPED_METHODS = {"HEAD", "OPTIONS"}
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 #: Why each problem status can happen, as the document says it.
 PROBLEM_REASONS = {
-    400: "Malformed request: bad JSON or invalid query parameters.",
+    400: "Malformed request: bad JSON, invalid query parameters, or a Host outside TRUSTED_HOSTS.",
     401: "Missing, invalid, expired or revoked bearer token.",
     403: "Authenticated, but not allowed.",
     404: "No such resource, or not yours.",
@@ -52,12 +53,14 @@ def documents(
     pages: str | None = None,
     etag: bool = False,
     media_type: str | None = None,
+    hidden: bool = False,
 ) -> Callable[[F], F]:
     """Describe a view's success (a schema for `data`) and extra problem statuses.
 
     `pages` is "page" or "cursor" for lists; `etag` marks conditional GETs (304)
     and writes that honour If-Match (412); `media_type` marks a view that answers
-    with its own document instead of the JSON envelope.
+    with its own document instead of the JSON envelope; `hidden` leaves the route
+    out of the document (the document itself, the page that shows it).
     """
 
     def decorator(view: F) -> F:
@@ -68,6 +71,7 @@ def documents(
             "pages": pages,
             "etag": etag,
             "media_type": media_type,
+            "hidden": hidden,
         }
         return view
 
@@ -134,7 +138,8 @@ def _success(view: Any) -> tuple[str, dict[str, Any]]:
 
 def _problem_statuses(app: Flask, rule: Rule, view: Any, method: str) -> set[int]:
     info = getattr(view, "openapi", {})
-    statuses = set(info.get("errors", ()))
+    # Any request can be a 400: a Host outside TRUSTED_HOSTS, when that is set.
+    statuses = {400, *info.get("errors", ())}
     if rule.arguments:
         statuses.add(404)
     if getattr(view, "query_schema", None) is not None:
@@ -161,13 +166,14 @@ def _operation(app: Flask, rule: Rule, method: str) -> dict[str, Any]:
     parameters = _path_parameters(rule)
     if getattr(view, "query_schema", None) is not None:
         parameters += _query_parameters(view.query_schema)
+    docstring = inspect.cleandoc(view.__doc__ or rule.endpoint)
     operation: dict[str, Any] = {
         "operationId": rule.endpoint.replace(".", "_"),
-        "summary": (view.__doc__ or rule.endpoint).strip().splitlines()[0],
+        "summary": docstring.splitlines()[0],
         "tags": [rule.endpoint.partition(".")[0]],
         "responses": dict([_success(view)]),
     }
-    description = inspect.cleandoc(view.__doc__ or "").partition("\n")[2].strip()
+    description = docstring
     max_body = getattr(view, "max_body", None)
     if max_body is not None:
         refused = f"A body over {max_body:,} bytes is refused with 413 before it is read."
@@ -181,8 +187,8 @@ def _operation(app: Flask, rule: Rule, method: str) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": to_json_schema(view.body_schema)}},
         }
-    if getattr(view, "requires_auth", False):
-        operation["security"] = [{"bearerAuth": []}]
+    # Public operations say so: no security scheme applies to them.
+    operation["security"] = [{"bearerAuth": []}] if getattr(view, "requires_auth", False) else []
     info = getattr(view, "openapi", {})
     if info.get("etag") and method == "GET":
         operation["responses"]["304"] = {"description": "Not modified (If-None-Match)."}
@@ -250,17 +256,39 @@ def _components() -> dict[str, Any]:
     }
 
 
-def build_openapi(app: Flask, *, title: str, version: str) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of every route in the app, in a stable order."""
+def _tag(app: Flask, endpoint: str) -> dict[str, str]:
+    """A blueprint's tag, described by the first line of its module's docstring."""
+    name = endpoint.partition(".")[0]
+    blueprint = app.blueprints.get(name)
+    module = sys.modules.get(blueprint.import_name) if blueprint is not None else None
+    doc = inspect.cleandoc((module.__doc__ if module else None) or name)
+    return {"name": name, "description": doc.splitlines()[0]}
+
+
+def build_openapi(app: Flask, *, info: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every route in the app, in a stable order.
+
+    `info` is the document's info object (title, version, description, contact,
+    license). The server is PUBLIC_URL, or the host the document was fetched from.
+    """
     paths: dict[str, dict[str, Any]] = {}
+    tags: dict[str, dict[str, str]] = {}
     with app.app_context():  # validators may describe themselves from the app's config
         for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
+            view = app.view_functions[rule.endpoint]
+            if getattr(view, "openapi", {}).get("hidden"):
+                continue
             path = _ARGUMENT.sub(r"{\1}", rule.rule)
             for method in sorted((rule.methods or set()) - _SKIPPED_METHODS):
                 paths.setdefault(path, {})[method.lower()] = _operation(app, rule, method)
+            tag = _tag(app, rule.endpoint)
+            tags.setdefault(tag["name"], tag)
+    server = app.config["PUBLIC_URL"] or "/"
     return {
         "openapi": "3.1.0",
-        "info": {"title": title, "version": version},
+        "info": info,
+        "servers": [{"url": server, "description": "This API."}],
+        "tags": [tags[name] for name in sorted(tags)],
         "paths": paths,
         "components": _components(),
     }

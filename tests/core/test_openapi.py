@@ -51,13 +51,35 @@ def test_document_is_valid_openapi_3_1(app):
     validate(document)
 
     assert document["openapi"] == "3.1.0"
-    assert document["info"] == {"title": "myapp", "version": __version__}
+    info = document["info"]
+    assert (info["title"], info["version"]) == ("myapp", __version__)
+    assert "Authorization: Bearer" in info["description"]  # how to get and send a token
+    assert set(info) == {"title", "version", "description", "contact", "license"}
+    assert document["servers"] == [{"url": "/", "description": "This API."}]
+
+
+def test_the_server_is_the_public_url_when_set(make_app):
+    document = served_document(make_app(PUBLIC_URL="https://api.example.com/base"))
+
+    assert document["servers"][0]["url"] == "https://api.example.com/base"
+
+
+def test_every_tag_is_declared_with_its_blueprints_description(app):
+    document = served_document(app)
+    declared = {tag["name"]: tag["description"] for tag in document["tags"]}
+    operations = [op for item in document["paths"].values() for op in item.values()]
+    used = {tag for operation in operations for tag in operation["tags"]}
+
+    assert set(declared) == used
+    assert declared["aliases"].startswith("Email aliases")
+    assert all(description for description in declared.values())
 
 
 def test_document_is_stable_across_builds_and_apps(make_app):
     first, second = make_app(), make_app()
 
-    builds = [build_openapi(app, title="t", version="1") for app in (first, first, second)]
+    info = {"title": "t", "version": "1"}
+    builds = [build_openapi(app, info=info) for app in (first, first, second)]
 
     assert dumps(builds[0]) == dumps(builds[1]) == dumps(builds[2])
     assert first.test_client().get("/openapi.json").data == (
@@ -73,9 +95,11 @@ def test_served_document_has_its_keys_sorted(app):
 
 
 def test_document_covers_every_rule_and_method_in_the_url_map(app):
+    hidden = {"docs.docs", "docs.openapi"}  # the document and its page, not operations
     expected = {
         (template(rule.rule), method.lower())
         for rule in app.url_map.iter_rules()
+        if rule.endpoint not in hidden
         for method in rule.methods - SKIPPED_METHODS
     }
 
@@ -97,12 +121,12 @@ def test_operation_ids_are_unique(app):
 @pytest.mark.parametrize(
     ("path", "method", "statuses"),
     [
-        ("/health", "get", {"200"}),
+        ("/health", "get", {"200", "400"}),
         ("/v1/calc/add", "post", {"200", "429"} | BODY_PROBLEMS),
         ("/v1/auth/token", "post", {"200", "401", "429", "503"} | BODY_PROBLEMS),
         ("/v1/users", "get", {"200", "400", "401", "403", "429", "503"}),
-        ("/v1/users/me", "delete", {"204", "401", "429", "503"}),
-        ("/v1/aliases/{alias_id}", "get", {"200", "304", "401", "404", "429", "503"}),
+        ("/v1/users/me", "delete", {"204", "400", "401", "429", "503"}),
+        ("/v1/aliases/{alias_id}", "get", {"200", "304", "400", "401", "404", "429", "503"}),
     ],
 )
 def test_the_apps_own_routes_document_their_statuses(app, path, method, statuses):
@@ -118,7 +142,7 @@ def test_protected_routes_ask_for_a_bearer_token(app):
         "bearerAuth": {"type": "http", "scheme": "bearer"}
     }
     assert document["paths"]["/v1/users/me"]["get"]["security"] == [{"bearerAuth": []}]
-    assert "security" not in document["paths"]["/v1/users"]["post"]
+    assert document["paths"]["/v1/users"]["post"]["security"] == []  # public, and says so
 
 
 # -- a blueprint the document has never seen -------------------------------------------------
@@ -211,7 +235,7 @@ def test_a_new_body_route_documents_its_schema_and_body_problems(throwaway):
         },
     }
     assert set(operation["responses"]) == {"201", "409", "429"} | BODY_PROBLEMS
-    assert "security" not in operation
+    assert operation["security"] == []
 
 
 def test_a_new_route_documents_its_success_envelope(throwaway):
@@ -282,8 +306,8 @@ def test_auth_decorators_give_security_401_and_403(throwaway):
     get, delete = item["get"], item["delete"]
 
     assert get["security"] == delete["security"] == [{"bearerAuth": []}]
-    assert set(get["responses"]) == {"200", "304", "401", "404", "429", "503"}
-    assert set(delete["responses"]) == {"204", "401", "403", "404", "412", "429", "503"}
+    assert set(get["responses"]) == {"200", "304", "400", "401", "404", "429", "503"}
+    assert set(delete["responses"]) == {"204", "400", "401", "403", "404", "412", "429", "503"}
     assert "content" not in delete["responses"]["204"]
     assert set(get["responses"]["200"]["headers"]) == {"ETag", "X-Request-ID"}
 
@@ -294,7 +318,7 @@ def test_limited_routes_document_429_and_exempt_ones_do_not(throwaway):
     exempted = paths["/throwaway/numbers/{n}/{x}/{name}/{rest}"]["get"]["responses"]
 
     assert set(login) == {"200", "429", "503"} | BODY_PROBLEMS  # sensitive: fails closed
-    assert set(exempted) == {"200", "404"}
+    assert set(exempted) == {"200", "400", "404"}
 
 
 def test_problem_responses_point_at_the_problem_schema(throwaway):
@@ -536,7 +560,7 @@ def test_openapi_json_is_the_bare_document(app):
     assert response.headers["Content-Type"] == "application/json"
     assert_standard_headers(response)
     body = json.loads(response.data)
-    assert set(body) == {"openapi", "info", "paths", "components"}
+    assert set(body) == {"openapi", "info", "servers", "tags", "paths", "components"}
     assert "data" not in body
 
 
