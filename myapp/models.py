@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from myapp.core import Email, Timestamp, named
 from myapp.db import Base, BigId, utcnow
 
 
@@ -16,18 +17,24 @@ def isoformat(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds") + "Z"
 
 
-#: The shape of User.to_dict(), for the API's documentation.
-USER_SCHEMA = {"id": int, "email": str, "name": str, "is_admin": bool, "created_at": str}
+#: The shape of User.to_dict(), for the API's documentation: one named schema.
+USER_SCHEMA = named(
+    "User",
+    {"id": int, "email": Email(), "name": str, "is_admin": bool, "created_at": Timestamp()},
+)
 #: The shape of Alias.to_dict().
-ALIAS_SCHEMA = {
-    "id": int,
-    "address": str,
-    "target": str,
-    "description": str,
-    "enabled": bool,
-    "created_at": str,
-    "updated_at": str,
-}
+ALIAS_SCHEMA = named(
+    "Alias",
+    {
+        "id": int,
+        "address": Email(),
+        "target": Email(),
+        "description": str,
+        "enabled": bool,
+        "created_at": Timestamp(),
+        "updated_at": Timestamp(),
+    },
+)
 
 
 class User(Base):

@@ -25,12 +25,12 @@ from myapp.core.errors import (
     register_error_handlers,
 )
 from myapp.core.fastpath import register_fast_path
-from myapp.core.openapi import documents
+from myapp.core.openapi import documents, named
 from myapp.core.request import ApiRequest, api_request, current_request_id
 from myapp.core.response import ApiResponse, dump_json
 from myapp.core.result import ApiResult, ListResult
 from myapp.core.validation import dataschema, queryschema
-from myapp.core.validators import Boolean, Email, Integer, Number, String
+from myapp.core.validators import Boolean, Email, Integer, Number, String, Timestamp
 
 __all__ = [
     "ApiException",
@@ -53,6 +53,7 @@ __all__ = [
     "PreconditionFailed",
     "ServiceUnavailable",
     "String",
+    "Timestamp",
     "Unauthorized",
     "UnsupportedMediaType",
     "ValidationFailed",
@@ -61,6 +62,7 @@ __all__ = [
     "dataschema",
     "documents",
     "dump_json",
+    "named",
     "queryschema",
     "register_blueprints",
     "register_error_handlers",

@@ -29,6 +29,14 @@ _ARGUMENT = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 _CONVERTER = re.compile(r"<(?:([a-zA-Z_][a-zA-Z0-9_]*)(?:\((?:[^)]*)\))?:)?([^<>]+)>")
 _SKIPPED_METHODS = {"HEAD", "OPTIONS"}
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+#: The rate-limit headers every answer of a limited route carries (docs/contract.md).
+RATE_LIMIT_HEADERS = (
+    "RateLimit",
+    "RateLimit-Policy",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+)
 #: Why each problem status can happen, as the document says it.
 PROBLEM_REASONS = {
     400: "Malformed request: bad JSON, invalid query parameters, or a Host outside TRUSTED_HOSTS.",
@@ -43,6 +51,19 @@ PROBLEM_REASONS = {
     429: "Rate limited; see Retry-After.",
     503: "A dependency is unavailable; see Retry-After.",
 }
+
+
+class Named:
+    """A data schema with a name: one component schema, referred to wherever it is used."""
+
+    def __init__(self, name: str, schema: Any) -> None:
+        self.name, self.schema = name, schema
+
+
+def named(name: str, schema: Any) -> Named:
+    """Give a data schema a name, so every operation that answers with it refers to one
+    component (generated clients then have one class for it)."""
+    return Named(name, schema)
 
 
 def documents(
@@ -105,14 +126,33 @@ def _query_parameters(schema: Any) -> list[dict[str, Any]]:
     ]
 
 
-def _success(view: Any) -> tuple[str, dict[str, Any]]:
+def _data_schema(data: Any, schemas: dict[str, Any]) -> dict[str, Any]:
+    """The schema of `data`; a named one goes into `schemas` and is referred to."""
+    if data is None:
+        return {}
+    if not isinstance(data, Named):
+        return to_json_schema(data)
+    schema = to_json_schema(data.schema)
+    if schemas.setdefault(data.name, schema) != schema:
+        raise ValueError(f"two different schemas are named {data.name!r}")
+    return {"$ref": f"#/components/schemas/{data.name}"}
+
+
+def _rate_limit_headers() -> dict[str, Any]:
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in RATE_LIMIT_HEADERS}
+
+
+def _success(view: Any, schemas: dict[str, Any], limited: bool) -> tuple[str, dict[str, Any]]:
     info = getattr(view, "openapi", {})
     status = info.get("status", 200)
+    headers: dict[str, Any] = {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}}
+    if limited:
+        headers |= _rate_limit_headers()
     if status == 204:
-        return "204", {"description": "Done; no body."}
+        return "204", {"description": "Done; no body.", "headers": headers}
     if info.get("media_type"):
         return str(status), {"description": "OK", "content": {info["media_type"]: {}}}
-    data = to_json_schema(info["data"]) if info.get("data") is not None else {}
+    data = _data_schema(info.get("data"), schemas)
     envelope: dict[str, Any] = {
         "type": "object",
         "properties": {"data": data},
@@ -123,7 +163,7 @@ def _success(view: Any) -> tuple[str, dict[str, Any]]:
         envelope["properties"]["meta"] = {"$ref": f"#/components/schemas/{info['pages']}_meta"}
         envelope["properties"]["links"] = {"$ref": "#/components/schemas/Links"}
         envelope["required"] = ["data", "meta", "links"]
-    headers = {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}}
+        headers["Link"] = {"$ref": "#/components/headers/Link"}
     if status == 201:
         headers["Location"] = {"$ref": "#/components/headers/Location"}
     if info.get("etag"):
@@ -134,6 +174,11 @@ def _success(view: Any) -> tuple[str, dict[str, Any]]:
         "headers": headers,
         "content": {"application/json": {"schema": envelope}},
     }
+
+
+def _policy(rule: Rule) -> Any:
+    limiter = current_limiter()
+    return limiter.policy_for(rule.endpoint) if limiter is not None else None
 
 
 def _problem_statuses(app: Flask, rule: Rule, view: Any, method: str) -> set[int]:
@@ -150,8 +195,7 @@ def _problem_statuses(app: Flask, rule: Rule, view: Any, method: str) -> set[int
         statuses |= {401, 503}  # the token lookup needs the database
     if getattr(view, "requires_admin", False):
         statuses.add(403)
-    limiter = current_limiter()
-    policy = limiter.policy_for(rule.endpoint) if limiter is not None else None
+    policy = _policy(rule)
     if policy is not None:
         statuses.add(429)
         if policy.sensitive:
@@ -161,17 +205,41 @@ def _problem_statuses(app: Flask, rule: Rule, view: Any, method: str) -> set[int
     return statuses
 
 
-def _operation(app: Flask, rule: Rule, method: str) -> dict[str, Any]:
+def _conditional_parameters(view: Any, method: str) -> list[dict[str, Any]]:
+    """If-None-Match on a GET with an ETag, If-Match on the writes that honour one."""
+    if not getattr(view, "openapi", {}).get("etag"):
+        return []
+    if method == "GET":
+        name, use = "If-None-Match", "answer 304 if the resource still has this ETag"
+    elif method in ("PATCH", "PUT", "DELETE"):
+        name, use = "If-Match", "go ahead only if the resource still has this ETag, else 412"
+    else:
+        return []
+    description = f"An ETag from an earlier answer: {use}."
+    schema = {"type": "string"}
+    return [
+        {
+            "name": name,
+            "in": "header",
+            "required": False,
+            "description": description,
+            "schema": schema,
+        }
+    ]
+
+
+def _operation(app: Flask, rule: Rule, method: str, schemas: dict[str, Any]) -> dict[str, Any]:
     view: Any = app.view_functions[rule.endpoint]
     parameters = _path_parameters(rule)
     if getattr(view, "query_schema", None) is not None:
         parameters += _query_parameters(view.query_schema)
+    parameters += _conditional_parameters(view, method)
     docstring = inspect.cleandoc(view.__doc__ or rule.endpoint)
     operation: dict[str, Any] = {
         "operationId": rule.endpoint.replace(".", "_"),
         "summary": docstring.splitlines()[0],
         "tags": [rule.endpoint.partition(".")[0]],
-        "responses": dict([_success(view)]),
+        "responses": dict([_success(view, schemas, limited=_policy(rule) is not None)]),
     }
     description = docstring
     max_body = getattr(view, "max_body", None)
@@ -191,31 +259,92 @@ def _operation(app: Flask, rule: Rule, method: str) -> dict[str, Any]:
     operation["security"] = [{"bearerAuth": []}] if getattr(view, "requires_auth", False) else []
     info = getattr(view, "openapi", {})
     if info.get("etag") and method == "GET":
-        operation["responses"]["304"] = {"description": "Not modified (If-None-Match)."}
+        operation["responses"]["304"] = {
+            "description": "Not modified (If-None-Match).",
+            "headers": {
+                "ETag": {"$ref": "#/components/headers/ETag"},
+                "X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"},
+            },
+        }
     for status in sorted(_problem_statuses(app, rule, view, method)):
         operation["responses"][str(status)] = {"$ref": f"#/components/responses/{status}"}
     return operation
 
 
-def _components() -> dict[str, Any]:
+def _error_item(member: str, described: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": [member, "detail"],
+        "properties": {
+            member: {"type": "string", "description": described},
+            "detail": {"type": "string", "description": "What is wrong with it."},
+        },
+        "additionalProperties": False,
+    }
+
+
+def _problem_headers(status: int) -> dict[str, Any]:
+    headers: dict[str, Any] = {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}}
+    if status in (429, 503):
+        headers["Retry-After"] = {"$ref": "#/components/headers/Retry-After"}
+    if status == 429:
+        headers |= _rate_limit_headers()
+    if status == 401:
+        headers["WWW-Authenticate"] = {"$ref": "#/components/headers/WWW-Authenticate"}
+    return headers
+
+
+def _components(schemas: dict[str, Any]) -> dict[str, Any]:
     link = {"type": "string", "format": "uri"}
     problem_response = {
         str(status): {
             "description": reason,
-            "headers": {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}},
+            "headers": _problem_headers(status),
             "content": {"application/problem+json": {"schema": PROBLEM_REF}},
         }
         for status, reason in PROBLEM_REASONS.items()
     }
+    integer = {"type": "integer", "minimum": 0}
     return {
         "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
         "headers": {
             "X-Request-ID": {"schema": {"type": "string"}, "description": "The request's id."},
             "Location": {"schema": link, "description": "The new resource's URL."},
             "ETag": {"schema": {"type": "string"}, "description": "A strong entity tag."},
+            "Link": {
+                "schema": {"type": "string"},
+                "description": "RFC 8288 links to the other pages: first, prev, next, last.",
+            },
+            "RateLimit": {
+                "schema": {"type": "string"},
+                "description": 'The binding limit now: "name";r=remaining;t=seconds to full.',
+            },
+            "RateLimit-Policy": {
+                "schema": {"type": "string"},
+                "description": 'The route\'s limits: "name";q=quota;w=window seconds.',
+            },
+            "X-RateLimit-Limit": {"schema": integer, "description": "The binding quota."},
+            "X-RateLimit-Remaining": {"schema": integer, "description": "Requests left."},
+            "X-RateLimit-Reset": {
+                "schema": integer,
+                "description": "Seconds until the quota is whole again.",
+            },
+            "Retry-After": {"schema": integer, "description": "Seconds to wait first."},
+            "WWW-Authenticate": {
+                "schema": {"type": "string"},
+                "description": "Bearer, with the error when a token was sent.",
+            },
         },
         "responses": problem_response,
         "schemas": {
+            **schemas,
+            "ProblemError": {
+                "oneOf": [
+                    _error_item("pointer", "A JSON Pointer (URI fragment) to the body field."),
+                    _error_item("parameter", "The query parameter."),
+                    _error_item("header", "The request header."),
+                ]
+            },
             "Problem": {
                 "type": "object",
                 "required": ["type", "title", "status", "detail", "request_id"],
@@ -228,7 +357,7 @@ def _components() -> dict[str, Any]:
                     "request_id": {"type": "string"},
                     "errors": {
                         "type": "array",
-                        "items": {"type": "object"},
+                        "items": {"$ref": "#/components/schemas/ProblemError"},
                         "maxItems": MAX_ERRORS,
                     },
                     "error_count": {"type": "integer", "minimum": MAX_ERRORS + 1},
@@ -273,6 +402,7 @@ def build_openapi(app: Flask, *, info: dict[str, Any]) -> dict[str, Any]:
     """
     paths: dict[str, dict[str, Any]] = {}
     tags: dict[str, dict[str, str]] = {}
+    schemas: dict[str, Any] = {}
     with app.app_context():  # validators may describe themselves from the app's config
         for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
             view = app.view_functions[rule.endpoint]
@@ -280,7 +410,8 @@ def build_openapi(app: Flask, *, info: dict[str, Any]) -> dict[str, Any]:
                 continue
             path = _ARGUMENT.sub(r"{\1}", rule.rule)
             for method in sorted((rule.methods or set()) - _SKIPPED_METHODS):
-                paths.setdefault(path, {})[method.lower()] = _operation(app, rule, method)
+                operation = _operation(app, rule, method, schemas)
+                paths.setdefault(path, {})[method.lower()] = operation
             tag = _tag(app, rule.endpoint)
             tags.setdefault(tag["name"], tag)
     server = app.config["PUBLIC_URL"] or "/"
@@ -290,5 +421,5 @@ def build_openapi(app: Flask, *, info: dict[str, Any]) -> dict[str, Any]:
         "servers": [{"url": server, "description": "This API."}],
         "tags": [tags[name] for name in sorted(tags)],
         "paths": paths,
-        "components": _components(),
+        "components": _components(schemas),
     }

@@ -12,7 +12,7 @@ from typing import Any
 
 import voluptuous as vol
 
-from myapp.core.validators import Boolean, Email, Integer, Number, String
+from myapp.core.validators import Boolean, Email, Integer, Number, String, Timestamp
 
 _TYPES = {int: "integer", float: "number", bool: "boolean", str: "string"}
 
@@ -38,7 +38,25 @@ def _validator(node: Any) -> dict[str, Any] | None:
         return _bounded({"type": "number"}, node.min, node.max, ("minimum", "maximum"))
     if isinstance(node, Boolean):
         return {"type": "boolean"}
+    if isinstance(node, Timestamp):
+        return {"type": "string", "format": "date-time"}
     return None
+
+
+def _merged(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """All of these schemas as one, when no two give a keyword different values.
+
+    `All(Email(), rule)` is one string with a format and a pattern; as an `allOf` of
+    two, client generators made an empty object of it (issue 20). Where two parts
+    disagree (two patterns, say) the `allOf` stays.
+    """
+    merged: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.items():
+            if key in merged and merged[key] != value:
+                return {"allOf": parts}
+            merged[key] = value
+    return merged
 
 
 def _object(node: dict[Any, Any], required_default: bool, extra: int) -> dict[str, Any]:
@@ -85,7 +103,7 @@ def to_json_schema(node: Any, required_default: bool = True, extra: int = 0) -> 
     if isinstance(node, vol.Any):
         return {"anyOf": [to_json_schema(v, required_default, extra) for v in node.validators]}
     if isinstance(node, vol.All):
-        return {"allOf": [to_json_schema(v, required_default, extra) for v in node.validators]}
+        return _merged([to_json_schema(v, required_default, extra) for v in node.validators])
     if node in _TYPES:
         return {"type": _TYPES[node]}
     if node is None:

@@ -119,3 +119,15 @@ class Email:
             raise vol.Invalid("not a valid email address")
         local, _, domain = value.rpartition("@")
         return f"{local}@{domain.lower()}"
+
+
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", re.ASCII)
+
+
+class Timestamp:
+    """A UTC time as RFC 3339 text ("2026-12-05T01:02:03Z"), as the API writes its times."""
+
+    def __call__(self, value: Any) -> str:
+        if not isinstance(value, str) or not _TIMESTAMP.fullmatch(value):
+            raise vol.Invalid("not an RFC 3339 UTC time (2026-12-05T01:02:03Z)")
+        return value

@@ -15,7 +15,7 @@ from openapi_spec_validator import validate
 from myapp import __version__
 from myapp.auth import require_admin, require_auth
 from myapp.core import ApiResult, Boolean, Email, Integer, Number, String, dataschema, queryschema
-from myapp.core.openapi import build_openapi, documents
+from myapp.core.openapi import RATE_LIMIT_HEADERS, build_openapi, documents, named
 from myapp.core.ratelimit import exempt, ratelimit
 from myapp.core.schema import to_json_schema
 from myapp.core.validation import compile_schema
@@ -241,7 +241,7 @@ def test_a_new_body_route_documents_its_schema_and_body_problems(throwaway):
 def test_a_new_route_documents_its_success_envelope(throwaway):
     created = throwaway["paths"]["/throwaway/things"]["post"]["responses"]["201"]
 
-    assert set(created["headers"]) == {"Location", "X-Request-ID"}
+    assert set(created["headers"]) == {"Location", "X-Request-ID", *RATE_LIMIT_HEADERS}
     assert created["content"]["application/json"]["schema"] == {
         "type": "object",
         "properties": {
@@ -285,14 +285,12 @@ def test_path_parameters_take_their_types_from_the_converters(throwaway):
     numbers = document["paths"]["/throwaway/numbers/{n}/{x}/{name}/{rest}"]["get"]
     by_id = document["paths"]["/throwaway/things/{thing_id}"]["get"]
 
-    assert by_id["parameters"] == [
-        {
-            "name": "thing_id",
-            "in": "path",
-            "required": True,
-            "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
-        }
-    ]
+    assert by_id["parameters"][0] == {
+        "name": "thing_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+    }
     assert [(p["name"], p["in"], p["required"], p["schema"]) for p in numbers["parameters"]] == [
         ("n", "path", True, {"type": "integer"}),
         ("x", "path", True, {"type": "number"}),
@@ -309,7 +307,7 @@ def test_auth_decorators_give_security_401_and_403(throwaway):
     assert set(get["responses"]) == {"200", "304", "400", "401", "404", "429", "503"}
     assert set(delete["responses"]) == {"204", "400", "401", "403", "404", "412", "429", "503"}
     assert "content" not in delete["responses"]["204"]
-    assert set(get["responses"]["200"]["headers"]) == {"ETag", "X-Request-ID"}
+    assert set(get["responses"]["200"]["headers"]) == {"ETag", "X-Request-ID", *RATE_LIMIT_HEADERS}
 
 
 def test_limited_routes_document_429_and_exempt_ones_do_not(throwaway):
@@ -401,12 +399,17 @@ VALUES = [
     ),
     (vol.Any(str, None), {"anyOf": [{"type": "string"}, {"type": "null"}]}),
     (vol.Maybe(Boolean()), {"anyOf": [{"type": "null"}, {"type": "boolean"}]}),
+    # All of parts that agree is one schema: generated clients make no type of an allOf.
     (
         vol.All(Integer(0, 9), even),
+        {"type": "integer", "minimum": 0, "maximum": 9, "description": "checked by even"},
+    ),
+    (
+        vol.All(Email(), String(3, 50)),
         {
             "allOf": [
-                {"type": "integer", "minimum": 0, "maximum": 9},
-                {"description": "checked by even"},
+                {"type": "string", "format": "email", "maxLength": 254},
+                {"type": "string", "minLength": 3, "maxLength": 50, "pattern": NO_NUL},
             ]
         },
     ),
@@ -545,7 +548,8 @@ def test_an_unknown_validator_in_a_route_never_breaks_the_document(make_app):
         "application/json"
     ]["schema"]["properties"]
 
-    assert properties["n"]["allOf"][1] == {"description": "checked by even"}
+    assert properties["n"]["type"] == "integer"
+    assert properties["n"]["description"] == "checked by even"
     assert properties["when"] == {"description": "checked by Coerce"}
     assert properties["x"] == {"description": "checked by Checker"}
 
@@ -607,3 +611,87 @@ def test_docs_loads_nothing_from_elsewhere(docs_page):
     assert "@import" not in html
     assert re.findall(r"https?://[^\s\"'<>)]+", html) == []
     assert re.findall(r"(?:src|href)\s*=\s*[\"']?//", html) == []
+
+
+def test_resources_are_named_schemas_referred_to_everywhere(app):
+    document = served_document(app)
+    schemas = document["components"]["schemas"]
+    refs = []
+    for item in document["paths"].values():
+        for operation in item.values():
+            for response in operation["responses"].values():
+                schema = response.get("content", {}).get("application/json", {}).get("schema")
+                if schema:
+                    data = schema["properties"]["data"]
+                    refs.append(data.get("$ref") or data.get("items", {}).get("$ref"))
+
+    assert refs.count("#/components/schemas/User") == 5
+    assert refs.count("#/components/schemas/Alias") == 4
+    alias = schemas["Alias"]["properties"]
+    assert alias["created_at"] == alias["updated_at"] == {"type": "string", "format": "date-time"}
+    assert alias["target"] == {"type": "string", "format": "email", "maxLength": 254}
+
+
+def test_an_alias_address_is_one_string_schema(app):
+    body = served_document(app)["paths"]["/v1/aliases"]["post"]["requestBody"]
+    target = body["content"]["application/json"]["schema"]["properties"]["target"]
+
+    assert target["type"] == "string"
+    assert target["format"] == "email"
+    assert "allOf" not in target
+
+
+def test_conditional_headers_are_declared_where_they_are_honoured(app):
+    paths = served_document(app)["paths"]
+
+    def headers(path, method):
+        return [p["name"] for p in paths[path][method].get("parameters", ()) if p["in"] == "header"]
+
+    assert headers("/v1/aliases/{alias_id}", "get") == ["If-None-Match"]
+    assert headers("/v1/aliases/{alias_id}", "patch") == ["If-Match"]
+    assert headers("/v1/aliases/{alias_id}", "delete") == ["If-Match"]
+    assert headers("/v1/users/me", "patch") == ["If-Match"]
+    assert headers("/v1/calc/add", "post") == []
+    assert set(paths["/v1/aliases/{alias_id}"]["get"]["responses"]["304"]["headers"]) == {
+        "ETag",
+        "X-Request-ID",
+    }
+
+
+def test_the_headers_the_contract_promises_are_declared(app):
+    document = served_document(app)
+    responses = document["components"]["responses"]
+    users = document["paths"]["/v1/users"]["get"]["responses"]["200"]["headers"]
+
+    assert {"Link", *RATE_LIMIT_HEADERS} <= set(users)
+    assert {"Retry-After", *RATE_LIMIT_HEADERS} <= set(responses["429"]["headers"])
+    assert "Retry-After" in responses["503"]["headers"]
+    assert "WWW-Authenticate" in responses["401"]["headers"]
+    assert set(document["components"]["headers"]) >= {"Link", "Retry-After", "WWW-Authenticate"}
+
+
+def test_problem_errors_are_typed(app):
+    schemas = served_document(app)["components"]["schemas"]
+
+    assert schemas["Problem"]["properties"]["errors"]["items"] == {
+        "$ref": "#/components/schemas/ProblemError"
+    }
+    members = [item["required"][0] for item in schemas["ProblemError"]["oneOf"]]
+    assert members == ["pointer", "parameter", "header"]
+
+
+def test_two_different_schemas_may_not_share_a_name(make_app):
+    app = make_app()
+
+    @app.get("/one")
+    @documents(named("Thing", {"a": int}))
+    def one():
+        return {"a": 1}
+
+    @app.get("/two")
+    @documents(named("Thing", {"b": str}))
+    def two():
+        return {"b": "x"}
+
+    with pytest.raises(ValueError, match="two different schemas are named 'Thing'"):
+        build_openapi(app, info={"title": "t", "version": "1"})

@@ -39,9 +39,22 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404",
 
 [[operations]]
 # A new password needs the *correct* current one (and, as above, a hard one to
-# guess): 422 names current_password or password.
+# guess): 422 names current_password or password. An If-Match that is not the
+# account's current ETag is a 412.
 include-operation-id = "users_update_me"
-checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422"]
+checks.positive_data_acceptance.expected-statuses = [
+    "2xx", "401", "403", "404", "409", "412", "422",
+]
+
+[[operations]]
+# An If-Match that is not the alias's current ETag is a 412.
+include-operation-id = ["aliases_update_alias", "aliases_delete_alias"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "412"]
+
+[[operations]]
+# An If-None-Match that is the resource's current ETag is a 304.
+include-operation-id = ["aliases_get_alias", "users_get_me", "users_get_user"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "304", "401", "403", "404"]
 
 [[operations]]
 # A cursor is a signed token this list gave out; any other string is a 400 naming it.
