@@ -241,13 +241,13 @@ def _operation(app: Flask, rule: Rule, method: str, schemas: dict[str, Any]) -> 
         "tags": [rule.endpoint.partition(".")[0]],
         "responses": dict([_success(view, schemas, limited=_policy(rule) is not None)]),
     }
-    description = docstring
+    # The rest of the docstring; a one-line docstring is its own description.
+    description = docstring.partition("\n")[2].strip() or operation["summary"]
     max_body = getattr(view, "max_body", None)
     if max_body is not None:
         refused = f"A body over {max_body:,} bytes is refused with 413 before it is read."
-        description = f"{description}\n\n{refused}" if description else refused
-    if description:
-        operation["description"] = description
+        description = f"{description}\n\n{refused}"
+    operation["description"] = description
     if parameters:
         operation["parameters"] = parameters
     if getattr(view, "body_schema", None) is not None:
