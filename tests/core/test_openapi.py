@@ -20,7 +20,7 @@ from myapp.core.ratelimit import exempt, ratelimit
 from myapp.core.schema import to_json_schema
 from myapp.core.validation import compile_schema
 from myapp.core.validators import INT64_MAX, INT64_MIN
-from tests.helpers import assert_standard_headers
+from tests.helpers import assert_problem, assert_standard_headers
 
 SKIPPED_METHODS = {"HEAD", "OPTIONS"}
 NO_NUL = "^[^\\u0000]*$"
@@ -95,7 +95,8 @@ def test_served_document_has_its_keys_sorted(app):
 
 
 def test_document_covers_every_rule_and_method_in_the_url_map(app):
-    hidden = {"docs.docs", "docs.openapi"}  # the document and its page, not operations
+    # The document and the pages that show it are not operations.
+    hidden = {"docs.docs", "docs.openapi", "docs.docs_asset", "docs.reference"}
     expected = {
         (template(rule.rule), method.lower())
         for rule in app.url_map.iter_rules()
@@ -578,7 +579,8 @@ def test_flask_openapi_prints_the_served_document(app):
 
 @pytest.fixture
 def docs_page(app):
-    response = app.test_client().get("/docs")
+    """The reference page without scripts."""
+    response = app.test_client().get("/docs/reference")
     return response, response.get_data(as_text=True)
 
 
@@ -695,3 +697,53 @@ def test_two_different_schemas_may_not_share_a_name(make_app):
 
     with pytest.raises(ValueError, match="two different schemas are named 'Thing'"):
         build_openapi(app, info={"title": "t", "version": "1"})
+
+
+def test_docs_is_swagger_ui_served_by_the_app_under_a_strict_policy(app):
+    client = app.test_client()
+    response = client.get("/docs")
+    html = response.get_data(as_text=True)
+
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    assert_standard_headers(response)
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy
+    assert "script-src 'self';" in policy  # no inline script, nothing from elsewhere
+    assert "unsafe" not in policy
+    assert re.findall(r"https?://[^\s\"'<>)]+", html) == []
+    sources = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert sources == [
+        "docs/assets/swagger-ui.css",
+        "docs/assets/favicon-32x32.png",
+        "docs/reference",
+        "docs/assets/swagger-ui-bundle.js",
+        "docs/assets/docs.js",
+    ]
+    assert "/v1/auth/token" in html  # how to get a token
+    assert "Authorize" in html
+
+
+@pytest.mark.parametrize(
+    ("name", "mimetype"),
+    [
+        ("swagger-ui-bundle.js", "text/javascript"),
+        ("swagger-ui.css", "text/css"),
+        ("favicon-32x32.png", "image/png"),
+        ("docs.js", "text/javascript"),
+    ],
+)
+def test_docs_assets_come_from_the_app(app, name, mimetype):
+    response = app.test_client().get(f"/docs/assets/{name}")
+
+    assert response.status_code == 200
+    assert response.mimetype == mimetype
+    assert len(response.data) > 100
+    assert response.headers["Cache-Control"] == "public, max-age=3600"
+
+
+@pytest.mark.parametrize("name", ["index.html", "..%2FLICENSE", "swagger-editor.js", "LICENSE"])
+def test_only_the_pages_own_assets_are_served(app, name):
+    response = app.test_client().get(f"/docs/assets/{name}")
+
+    assert_problem(response, 404)
