@@ -1,5 +1,5 @@
 """/docs in a real browser: Swagger UI renders every operation, and try-it-out works,
-with nothing fetched from anywhere but the app (issue 20).
+with and without a bearer token, nothing fetched from anywhere but the app (issue 20).
 
 Headless Chromium (Debian's `chromium`) driven by Playwright, whose own browser
 download is never used. Every host but 127.0.0.1 is unreachable to it, and any
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -49,12 +50,28 @@ def live_url(make_app) -> Iterator[str]:
         thread.join(10)
 
 
+def sign_up_for_a_token(base_url: str) -> str:
+    """A new user's bearer token, taken the way the page tells people to."""
+
+    def post(path: str, body: dict[str, str]) -> dict[str, object]:
+        request = urllib.request.Request(
+            f"{base_url}{path}",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request) as answer:
+            return dict(json.loads(answer.read())["data"])
+
+    account = {"email": "browser@example.com", "password": "orchid mantle 91"}
+    post("/v1/users", {**account, "name": "Browser"})
+    return str(post("/v1/auth/token", account)["access_token"])
+
+
 def test_swagger_ui_renders_and_tries_an_operation_offline(live_url, tmp_path):
     chromium = find_binary("chromium", "chromium")
     sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
-    document = json.loads(
-        __import__("urllib.request").request.urlopen(f"{live_url}/openapi.json").read()
-    )
+    document = json.loads(urllib.request.urlopen(f"{live_url}/openapi.json").read())
+    token = sign_up_for_a_token(live_url)
     operations = sum(len(item) for item in document["paths"].values())
     elsewhere: list[str] = []
     errors: list[str] = []
@@ -83,6 +100,20 @@ def test_swagger_ui_renders_and_tries_an_operation_offline(live_url, tmp_path):
         status = answer.locator(".response-col_status").first.inner_text().strip()
         body = answer.locator(".response-col_description pre").first.inner_text()
 
+        # Authorize with a bearer token, then try an operation that needs one.
+        page.locator(".auth-wrapper .authorize").click()
+        page.locator(".modal-ux input").fill(token)
+        page.locator(".modal-ux .auth-btn-wrapper button.authorize").click()
+        page.locator(".modal-ux .auth-btn-wrapper button.btn-done").click()
+        me = page.locator("#operations-users-users_get_me")
+        me.locator(".opblock-summary").click()
+        me.get_by_role("button", name="Try it out").click()
+        me.get_by_role("button", name="Execute").click()
+        mine = me.locator(".live-responses-table tr.response")
+        mine.first.wait_for(timeout=10_000)
+        my_status = mine.locator(".response-col_status").first.inner_text().strip()
+        my_body = mine.locator(".response-col_description pre").first.inner_text()
+
         screenshot = tmp_path / "docs.png"
         page.screenshot(path=str(screenshot), full_page=True)
         browser.close()
@@ -90,6 +121,8 @@ def test_swagger_ui_renders_and_tries_an_operation_offline(live_url, tmp_path):
     print(f"screenshot: {screenshot}")
     assert status == "200"
     assert json.loads(body) == {"data": {"result": 5.0}}
+    assert my_status == "200"
+    assert json.loads(my_body)["data"]["email"] == "browser@example.com"
     assert elsewhere == []
     assert errors == []
     assert screenshot.stat().st_size > 10_000
