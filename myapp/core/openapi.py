@@ -138,16 +138,17 @@ def _data_schema(data: Any, schemas: dict[str, Any]) -> dict[str, Any]:
     return {"$ref": f"#/components/schemas/{data.name}"}
 
 
-def _rate_limit_headers() -> dict[str, Any]:
-    return {name: {"$ref": f"#/components/headers/{name}"} for name in RATE_LIMIT_HEADERS}
+def _headers(*names: str) -> dict[str, Any]:
+    """References to these response headers (components.headers), by name."""
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
 
 
 def _success(view: Any, schemas: dict[str, Any], limited: bool) -> tuple[str, dict[str, Any]]:
     info = getattr(view, "openapi", {})
     status = info.get("status", 200)
-    headers: dict[str, Any] = {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}}
+    headers = _headers("X-Request-ID")
     if limited:
-        headers |= _rate_limit_headers()
+        headers |= _headers(*RATE_LIMIT_HEADERS)
     if status == 204:
         return "204", {"description": "Done; no body.", "headers": headers}
     if info.get("media_type"):
@@ -163,11 +164,11 @@ def _success(view: Any, schemas: dict[str, Any], limited: bool) -> tuple[str, di
         envelope["properties"]["meta"] = {"$ref": f"#/components/schemas/{info['pages']}_meta"}
         envelope["properties"]["links"] = {"$ref": "#/components/schemas/Links"}
         envelope["required"] = ["data", "meta", "links"]
-        headers["Link"] = {"$ref": "#/components/headers/Link"}
+        headers |= _headers("Link")
     if status == 201:
-        headers["Location"] = {"$ref": "#/components/headers/Location"}
+        headers |= _headers("Location")
     if info.get("etag"):
-        headers["ETag"] = {"$ref": "#/components/headers/ETag"}
+        headers |= _headers("ETag")
     description = {200: "OK", 201: "Created"}.get(status, "Success")
     return str(status), {
         "description": description,
@@ -176,26 +177,19 @@ def _success(view: Any, schemas: dict[str, Any], limited: bool) -> tuple[str, di
     }
 
 
-def _policy(rule: Rule) -> Any:
-    limiter = current_limiter()
-    return limiter.policy_for(rule.endpoint) if limiter is not None else None
-
-
-def _problem_statuses(app: Flask, rule: Rule, view: Any, method: str) -> set[int]:
+def _problem_statuses(rule: Rule, view: Any, method: str, policy: Any) -> set[int]:
     info = getattr(view, "openapi", {})
-    # Any request can be a 400: a Host outside TRUSTED_HOSTS, when that is set.
+    # Any request can be a 400 (bad query parameters or body, or a Host outside
+    # TRUSTED_HOSTS when that is set).
     statuses = {400, *info.get("errors", ())}
     if rule.arguments:
         statuses.add(404)
-    if getattr(view, "query_schema", None) is not None:
-        statuses.add(400)
     if getattr(view, "body_schema", None) is not None:
-        statuses |= {400, 413, 415, 422}
+        statuses |= {413, 415, 422}
     if getattr(view, "requires_auth", False):
         statuses |= {401, 503}  # the token lookup needs the database
     if getattr(view, "requires_admin", False):
         statuses.add(403)
-    policy = _policy(rule)
     if policy is not None:
         statuses.add(429)
         if policy.sensitive:
@@ -234,12 +228,14 @@ def _operation(app: Flask, rule: Rule, method: str, schemas: dict[str, Any]) -> 
     if getattr(view, "query_schema", None) is not None:
         parameters += _query_parameters(view.query_schema)
     parameters += _conditional_parameters(view, method)
+    limiter = current_limiter()
+    policy = limiter.policy_for(rule.endpoint) if limiter is not None else None
     docstring = inspect.cleandoc(view.__doc__ or rule.endpoint)
     operation: dict[str, Any] = {
         "operationId": rule.endpoint.replace(".", "_"),
         "summary": docstring.splitlines()[0],
         "tags": [rule.endpoint.partition(".")[0]],
-        "responses": dict([_success(view, schemas, limited=_policy(rule) is not None)]),
+        "responses": dict([_success(view, schemas, limited=policy is not None)]),
     }
     # The rest of the docstring; a one-line docstring is its own description.
     description = docstring.partition("\n")[2].strip() or operation["summary"]
@@ -261,12 +257,9 @@ def _operation(app: Flask, rule: Rule, method: str, schemas: dict[str, Any]) -> 
     if info.get("etag") and method == "GET":
         operation["responses"]["304"] = {
             "description": "Not modified (If-None-Match).",
-            "headers": {
-                "ETag": {"$ref": "#/components/headers/ETag"},
-                "X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"},
-            },
+            "headers": _headers("ETag", "X-Request-ID"),
         }
-    for status in sorted(_problem_statuses(app, rule, view, method)):
+    for status in sorted(_problem_statuses(rule, view, method, policy)):
         operation["responses"][str(status)] = {"$ref": f"#/components/responses/{status}"}
     return operation
 
@@ -284,13 +277,13 @@ def _error_item(member: str, described: str) -> dict[str, Any]:
 
 
 def _problem_headers(status: int) -> dict[str, Any]:
-    headers: dict[str, Any] = {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}}
+    headers = _headers("X-Request-ID")
     if status in (429, 503):
-        headers["Retry-After"] = {"$ref": "#/components/headers/Retry-After"}
+        headers |= _headers("Retry-After")
     if status == 429:
-        headers |= _rate_limit_headers()
+        headers |= _headers(*RATE_LIMIT_HEADERS)
     if status == 401:
-        headers["WWW-Authenticate"] = {"$ref": "#/components/headers/WWW-Authenticate"}
+        headers |= _headers("WWW-Authenticate")
     return headers
 
 
