@@ -40,27 +40,70 @@ def plan(schema: vol.Schema) -> Check | None:
         return None
 
 
-def _plan(node: Any, required: bool, extra: int) -> Check:
-    # The same order of tests as voluptuous's Schema._compile.
+def _kind(node: Any) -> str:
+    """What voluptuous's Schema._compile makes of `node`, tested in its order: "validators"
+    (All, Any), "dict", "list", "type", "call" or "literal"; _NoPlan for the rest."""
     if node is vol.Extra or node is vol.Self:
         raise _NoPlan
     if hasattr(node, "__voluptuous_compile__"):
-        return _plan_sub_validators(node, extra)
+        return "validators"
     if isinstance(node, vol.Object):
         raise _NoPlan
     if isinstance(node, Mapping):
-        return _plan_dict(node, required, extra)
+        return "dict"
     if isinstance(node, list):
-        return _plan_list(node, required, extra)
+        return "list"
     if isinstance(node, (tuple, set, frozenset)):
         raise _NoPlan
     if inspect.isclass(node):
-        return _plan_type(node)
+        return "type"
     if callable(node):
-        return _plan_call(node)
+        return "call"
     if type(node) in (*primitive_types, type(None)):
-        return _plan_literal(node)
+        return "literal"
     raise _NoPlan
+
+
+def _dict_keys(
+    node: Mapping[Any, Any],
+) -> tuple[list[tuple[str, Any]], dict[str, Any], list[tuple[str, Any]]]:
+    """A dict schema's plain string keys: (name, value schema) pairs, the marker of each
+    (None for a bare string), and the defaults to fill in; _NoPlan for any other key."""
+    items, markers = [], {}
+    for key in node:
+        if type(key) is str:
+            name, marker = key, None
+        elif type(key) in (vol.Required, vol.Optional) and type(key.schema) is str:
+            name, marker = key.schema, key
+        else:
+            raise _NoPlan
+        items.append((name, node[key]))
+        markers[name] = marker
+    # voluptuous fills in defaults in the order of this very set; build it the same way.
+    with_defaults = {key for key in node if type(key) in (vol.Required, vol.Optional)}
+    defaults = [
+        (key.schema, key.default) for key in with_defaults if not isinstance(key.default, Undefined)
+    ]
+    return items, markers, defaults
+
+
+def _is_required(marker: Any, required: bool) -> bool:
+    return type(marker) is vol.Required or (marker is None and required)
+
+
+def _plan(node: Any, required: bool, extra: int) -> Check:
+    kind = _kind(node)
+    if kind == "validators":
+        return _plan_sub_validators(node, extra)
+    if kind == "dict":
+        return _plan_dict(node, required, extra)
+    if kind == "list":
+        return _plan_list(node, required, extra)
+    if kind == "type":
+        return _plan_type(node)
+    if kind == "call":
+        return _plan_call(node)
+    return _plan_literal(node)
 
 
 def _plan_sub_validators(node: Any, extra: int) -> Check:
@@ -89,23 +132,9 @@ def _plan_sub_validators(node: Any, extra: int) -> Check:
 
 
 def _plan_dict(node: Mapping[Any, Any], required: bool, extra: int) -> Check:
-    checks: dict[str, Check] = {}
-    needed = set()
-    for key in node:
-        if type(key) is str:
-            name, marker = key, None
-        elif type(key) in (vol.Required, vol.Optional) and type(key.schema) is str:
-            name, marker = key.schema, key
-        else:
-            raise _NoPlan
-        checks[name] = _plan(node[key], required, extra)
-        if type(marker) is vol.Required or (marker is None and required):
-            needed.add(name)
-    # voluptuous fills in defaults in the order of this very set; build it the same way.
-    with_defaults = {key for key in node if type(key) in (vol.Required, vol.Optional)}
-    defaults = [
-        (key.schema, key.default) for key in with_defaults if not isinstance(key.default, Undefined)
-    ]
+    items, markers, defaults = _dict_keys(node)
+    checks = {name: _plan(schema, required, extra) for name, schema in items}
+    needed = {name for name, marker in markers.items() if _is_required(marker, required)}
 
     def check_dict(value: Any) -> Any:
         if type(value) is not dict:
@@ -217,26 +246,18 @@ def explanation(schema: vol.Schema) -> Callable[[Any], Failures | None] | None:
 
 
 def _explain(node: Any, required: bool, extra: int) -> Explain:
-    # As _plan, in the order of voluptuous's Schema._compile.
-    if node is vol.Extra or node is vol.Self:
-        raise _NoPlan
-    if hasattr(node, "__voluptuous_compile__"):
+    kind = _kind(node)
+    if kind == "validators":
         return _explain_all(node, extra)
-    if isinstance(node, vol.Object):
-        raise _NoPlan
-    if isinstance(node, Mapping):
+    if kind == "dict":
         return _explain_dict(node, required, extra)
-    if isinstance(node, list):
+    if kind == "list":
         return _explain_list(node, required, extra)
-    if isinstance(node, (tuple, set, frozenset)):
-        raise _NoPlan
-    if inspect.isclass(node):
+    if kind == "type":
         return _explain_type(node)
-    if callable(node):
+    if kind == "call":
         return _explain_call(node)
-    if type(node) in (*primitive_types, type(None)):
-        return _explain_literal(node)
-    raise _NoPlan
+    return _explain_literal(node)
 
 
 def _explain_all(node: Any, extra: int) -> Explain:
@@ -262,23 +283,13 @@ def _explain_all(node: Any, extra: int) -> Explain:
 
 def _explain_dict(node: Mapping[Any, Any], required: bool, extra: int) -> Explain:
     # voluptuous's validate_dict and validate_mapping, for plain string keys.
-    checks: dict[str, Explain] = {}
-    needed: dict[str, str] = {}
-    for key in node:
-        if type(key) is str:
-            name, marker = key, None
-        elif type(key) in (vol.Required, vol.Optional) and type(key.schema) is str:
-            name, marker = key.schema, key
-        else:
-            raise _NoPlan
-        checks[name] = _explain(node[key], required, extra)
-        if type(marker) is vol.Required or (marker is None and required):
-            needed[name] = getattr(marker, "msg", None) or "required key not provided"
-    defaults = [
-        (key.schema, key.default)
-        for key in {key for key in node if type(key) in (vol.Required, vol.Optional)}
-        if not isinstance(key.default, Undefined)
-    ]
+    items, markers, defaults = _dict_keys(node)
+    checks = {name: _explain(schema, required, extra) for name, schema in items}
+    needed = {
+        name: getattr(marker, "msg", None) or "required key not provided"
+        for name, marker in markers.items()
+        if _is_required(marker, required)
+    }
 
     def check_dict(path: list[Any], value: Any, found: Failures) -> Any:
         if not isinstance(value, dict):
