@@ -20,13 +20,14 @@ from myapp.core.logs import register_logging
 from myapp.core.ratelimit import register_ratelimit
 from myapp.core.watchdog import register_watchdog
 from myapp.db import register_database
+from myapp.idempotency import register_idempotency
 
 __version__ = "0.1.0"
 
 
 def create_app(config: Mapping[str, Any] | object | None = None) -> ApiFlask:
-    """Build the application: config, logs, proxies, errors, CORS, database, routes, limits,
-    auth."""
+    """Build the application: config, logs, proxies, errors, CORS, database (and the
+    idempotency keys kept in it), routes, limits, auth."""
     app = ApiFlask(__name__, instance_relative_config=True, static_folder=None)
     load_config(app, config)
     register_logging(app)
@@ -37,6 +38,7 @@ def create_app(config: Mapping[str, Any] | object | None = None) -> ApiFlask:
     register_error_handlers(app)
     register_cors(app)
     register_database(app)
+    register_idempotency(app)
     register_cli(app)
     register_blueprints(app, "myapp.blueprints")
     register_ratelimit(app)

@@ -11,6 +11,8 @@ from flask import Flask, g
 from sqlalchemy.exc import SQLAlchemyError
 
 from myapp.core import ApiRequest, Forbidden, Unauthorized, api_request
+from myapp.core.idempotency import EXTENSION as IDEMPOTENCY
+from myapp.core.idempotency import Idempotency
 from myapp.core.policies import Policy
 from myapp.core.ratelimit import EXTENSION as RATELIMIT
 from myapp.core.ratelimit import current_limiter
@@ -90,16 +92,20 @@ def require_admin(view: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _identity(current: ApiRequest) -> str | None:
+    user = authenticated_user(current)
+    return f"user:{user.id}" if user else None
+
+
 def _rate_limit_identity(current: ApiRequest) -> str | None:
     # A database outage must not fail routes that never touch the database: count
     # the request by address, and let @require_auth report the outage where it matters.
     try:
-        user = authenticated_user(current)
+        return _identity(current)
     except SQLAlchemyError:
         g.pop("_auth_user", None)
         get_session().rollback()
         return None
-    return f"user:{user.id}" if user else None
 
 
 #: Password attempts per account, from any address (RATELIMIT_AUTH_ACCOUNT).
@@ -114,7 +120,10 @@ def limit_password_attempts(email: str) -> None:
 
 
 def register_auth(app: Flask) -> None:
-    """Key rate limits on the authenticated user when there is one."""
+    """Key rate limits and idempotency keys on the authenticated user when there is one."""
+    idempotency: Idempotency | None = app.extensions.get(IDEMPOTENCY)
+    if idempotency is not None:
+        idempotency.identity_loader = _identity
     limiter = app.extensions.get(RATELIMIT)
     if limiter is not None:
         limiter.identity_loader = _rate_limit_identity

@@ -1,4 +1,4 @@
-"""Commands for `flask --app myapp ...`: the schema, its migrations, users."""
+"""Commands for `flask --app myapp ...`: the schema, its migrations, users, and cleaning up."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from flask.cli import with_appcontext
 from sqlalchemy.orm import Session
 
 from myapp.core import Email, ValidationFailed
-from myapp.db import get_engine
+from myapp.db import get_engine, utcnow
+from myapp.idempotency import purge_expired
 from myapp.migrations import alembic_config, schema_revision, sqlite_foreign_keys_off
 from myapp.services.users import EmailTaken, create_user
 
@@ -96,8 +97,18 @@ def create_user_command(email: str, name: str, admin: bool, password: str) -> No
     click.echo(f"created user {user.id} <{user.email}>{' (admin)' if admin else ''}")
 
 
+@click.command("purge-idempotency-keys")
+@with_appcontext
+def purge_idempotency_keys_command() -> None:
+    """Delete the expired Idempotency-Key outcomes (run it from cron, hourly say)."""
+    with Session(get_engine(current_app)) as session:
+        deleted = purge_expired(session, utcnow())
+    click.echo(f"deleted {deleted} expired idempotency key{'' if deleted == 1 else 's'}")
+
+
 def register_cli(app: Flask) -> None:
     """Add the commands to the app's `flask` CLI."""
     app.cli.add_command(init_db_command)
     app.cli.add_command(make_migration_command)
     app.cli.add_command(create_user_command)
+    app.cli.add_command(purge_idempotency_keys_command)

@@ -86,6 +86,9 @@ class DefaultConfig:
     #: Aliases one user may have.
     ALIAS_QUOTA = 1000
 
+    #: Seconds a keyed request's outcome is kept for its retries (Idempotency-Key).
+    IDEMPOTENCY_TTL = 24 * 3600
+
 
 class ConfigError(RuntimeError):
     """The configuration cannot be used; the message says how to fix it."""

@@ -1,11 +1,12 @@
-"""The service's tables: users, their bearer tokens, and their email aliases."""
+"""The service's tables: users, their bearer tokens, their email aliases, and the outcomes
+kept for Idempotency-Key retries."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from myapp.core import Email, Timestamp, named
@@ -107,3 +108,19 @@ class Alias(Base):
             "created_at": isoformat(self.created_at),
             "updated_at": isoformat(self.updated_at),
         }
+
+
+class IdempotencyRecord(Base):
+    """A keyed request's successful outcome, replayed to a retry until `expires_at`."""
+
+    __tablename__ = "idempotency_keys"
+
+    #: Whose key it is ("user:42", or "ip:<address>" on an anonymous route), and the key.
+    scope: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    #: JSON: the result's headers as [name, value] pairs, and the document sent.
+    headers: Mapped[str] = mapped_column(Text)
+    document: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)

@@ -14,6 +14,7 @@ from flask import Blueprint, current_app
 from myapp.auth import current_user, require_admin, require_auth
 from myapp.core import ApiResult, Boolean, Email, NotFound, String, dataschema, queryschema
 from myapp.core.conditional import add_etag, conditional, require_match, with_etag
+from myapp.core.idempotency import idempotent
 from myapp.core.openapi import documents
 from myapp.core.pagination import CURSOR_QUERY, CursorResult, decode_cursor, encode_cursor
 from myapp.db import get_session
@@ -87,8 +88,12 @@ def _scope(query: dict[str, Any]) -> str:
 @documents(ALIAS_SCHEMA, status=201, errors=(409,), etag=True)
 @require_auth
 @dataschema(NEW_ALIAS, max_body=8192)
+@idempotent
 def create_alias(data: dict[str, Any]) -> ApiResult:
-    """Create an alias at a chosen address, or at a generated one."""
+    """Create an alias at a chosen address, or at a generated one.
+
+    Safe to retry with an Idempotency-Key: the retry gets the first answer again.
+    """
     config = current_app.config
     alias = aliases.create_alias(
         get_session(),

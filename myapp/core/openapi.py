@@ -18,6 +18,7 @@ from flask import Flask
 from werkzeug.routing import Rule
 from werkzeug.routing.converters import IntegerConverter, NumberConverter
 
+from myapp.core.idempotency import HEADER, KEY_PATTERN, REPLAYED
 from myapp.core.ratelimit import current_limiter
 from myapp.core.routing import IdConverter
 from myapp.core.schema import to_json_schema
@@ -50,6 +51,14 @@ PROBLEM_REASONS = {
     422: "Body fails its schema, or the operation is impossible.",
     429: "Rate limited; see Retry-After.",
     503: "A dependency is unavailable; see Retry-After.",
+}
+#: The two statuses an @idempotent operation answers for its key too, as components.
+IDEMPOTENT_RESPONSES = {409: "IdempotentConflict", 422: "IdempotentUnprocessable"}
+IDEMPOTENT_REASONS = {
+    409: PROBLEM_REASONS[409]
+    + " Or a request with the same Idempotency-Key is still running; see Retry-After.",
+    422: PROBLEM_REASONS[422]
+    + " Or the Idempotency-Key was used for a different request (idempotency-key-reused).",
 }
 
 
@@ -167,6 +176,8 @@ def _success(view: Any, schemas: dict[str, Any], limited: bool) -> tuple[str, di
         headers |= _headers("Link")
     if status == 201:
         headers |= _headers("Location")
+    if getattr(view, "idempotent", False):
+        headers |= _headers(REPLAYED)
     if info.get("etag"):
         headers |= _headers("ETag")
     description = {200: "OK", 201: "Created"}.get(status, "Success")
@@ -190,6 +201,8 @@ def _problem_statuses(rule: Rule, view: Any, method: str, policy: Any) -> set[in
         statuses |= {401, 503}  # the token lookup needs the database
     if getattr(view, "requires_admin", False):
         statuses.add(403)
+    if getattr(view, "idempotent", False):
+        statuses |= {409, 422}
     if policy is not None:
         statuses.add(429)
         if policy.sensitive:
@@ -222,12 +235,35 @@ def _conditional_parameters(view: Any, method: str) -> list[dict[str, Any]]:
     ]
 
 
+def _idempotency_parameters(view: Any) -> list[dict[str, Any]]:
+    """Idempotency-Key on an @idempotent view."""
+    if not getattr(view, "idempotent", False):
+        return []
+    description = (
+        "Your name for this request, so a retry is answered without running it twice: "
+        "1 to 255 visible ASCII characters, bare or in double quotes. A retry with the "
+        "same key and request gets the first answer again, with Idempotent-Replayed: "
+        "true. Successes are kept for IDEMPOTENCY_TTL (24 hours by default)."
+    )
+    schema = {"type": "string", "minLength": 1, "maxLength": 257, "pattern": KEY_PATTERN}
+    return [
+        {
+            "name": HEADER,
+            "in": "header",
+            "required": False,
+            "description": description,
+            "schema": schema,
+        }
+    ]
+
+
 def _operation(app: Flask, rule: Rule, method: str, schemas: dict[str, Any]) -> dict[str, Any]:
     view: Any = app.view_functions[rule.endpoint]
     parameters = _path_parameters(rule)
     if getattr(view, "query_schema", None) is not None:
         parameters += _query_parameters(view.query_schema)
     parameters += _conditional_parameters(view, method)
+    parameters += _idempotency_parameters(view)
     limiter = current_limiter()
     policy = limiter.policy_for(rule.endpoint) if limiter is not None else None
     docstring = inspect.cleandoc(view.__doc__ or rule.endpoint)
@@ -259,8 +295,10 @@ def _operation(app: Flask, rule: Rule, method: str, schemas: dict[str, Any]) -> 
             "description": "Not modified (If-None-Match).",
             "headers": _headers("ETag", "X-Request-ID"),
         }
+    keyed = getattr(view, "idempotent", False)
     for status in sorted(_problem_statuses(rule, view, method, policy)):
-        operation["responses"][str(status)] = {"$ref": f"#/components/responses/{status}"}
+        name = IDEMPOTENT_RESPONSES.get(status, str(status)) if keyed else str(status)
+        operation["responses"][str(status)] = {"$ref": f"#/components/responses/{name}"}
     return operation
 
 
@@ -276,9 +314,9 @@ def _error_item(member: str, described: str) -> dict[str, Any]:
     }
 
 
-def _problem_headers(status: int) -> dict[str, Any]:
+def _problem_headers(status: int, keyed: bool = False) -> dict[str, Any]:
     headers = _headers("X-Request-ID")
-    if status in (429, 503):
+    if status in (429, 503) or (keyed and status == 409):
         headers |= _headers("Retry-After")
     if status == 429:
         headers |= _headers(*RATE_LIMIT_HEADERS)
@@ -287,16 +325,23 @@ def _problem_headers(status: int) -> dict[str, Any]:
     return headers
 
 
+def _problem_response(reason: str, headers: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "description": reason,
+        "headers": headers,
+        "content": {"application/problem+json": {"schema": PROBLEM_REF}},
+    }
+
+
 def _components(schemas: dict[str, Any]) -> dict[str, Any]:
     link = {"type": "string", "format": "uri"}
     problem_response = {
-        str(status): {
-            "description": reason,
-            "headers": _problem_headers(status),
-            "content": {"application/problem+json": {"schema": PROBLEM_REF}},
-        }
+        str(status): _problem_response(reason, _problem_headers(status))
         for status, reason in PROBLEM_REASONS.items()
     }
+    for status, name in IDEMPOTENT_RESPONSES.items():
+        headers = _problem_headers(status, keyed=True)
+        problem_response[name] = _problem_response(IDEMPOTENT_REASONS[status], headers)
     integer = {"type": "integer", "minimum": 0}
     return {
         "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
@@ -323,6 +368,11 @@ def _components(schemas: dict[str, Any]) -> dict[str, Any]:
                 "description": "Seconds until the quota is whole again.",
             },
             "Retry-After": {"schema": integer, "description": "Seconds to wait first."},
+            REPLAYED: {
+                "schema": {"type": "string", "enum": ["true"]},
+                "description": "This answer is the stored one of an earlier request "
+                "with the same Idempotency-Key; nothing ran again.",
+            },
             "WWW-Authenticate": {
                 "schema": {"type": "string"},
                 "description": "Bearer, with the error when a token was sent.",

@@ -140,7 +140,11 @@ def create_alias(
     description: str = "",
     enabled: bool = True,
 ) -> Alias:
-    """Create an alias within the owner's quota; a generated address is retried on collision."""
+    """Create an alias within the owner's quota; a generated address is retried on collision.
+
+    The alias is flushed, not committed: the caller commits it, with whatever else
+    belongs to the same change (an Idempotency-Key's outcome).
+    """
     _check("#/target", target_problem(target, domains))
     candidates = _candidates(address, domains)
     # Lock the owner's row so concurrent creations count one after another (PostgreSQL;
@@ -162,7 +166,6 @@ def create_alias(
                 session.add(alias)
         except IntegrityError:
             continue
-        session.commit()
         return alias
     session.rollback()
     raise AddressTaken()

@@ -85,6 +85,7 @@ class World:
                 domains=config["ALIAS_DOMAINS"],
                 quota=config["ALIAS_QUOTA"],
             )
+            session.commit()
         if is_admin:
             self.own_id = alias.id
         return user

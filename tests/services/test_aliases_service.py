@@ -36,9 +36,11 @@ ALIAS_KEYS = {"id", "address", "target", "description", "enabled", "created_at",
 
 
 def make(session, owner, quota=1000, **fields):
-    """create_alias with a default target and the test domains."""
+    """create_alias with a default target and the test domains, committed as a view does."""
     fields.setdefault("target", "me@example.com")
-    return create_alias(session, owner.id, domains=DOMAINS, quota=quota, **fields)
+    alias = create_alias(session, owner.id, domains=DOMAINS, quota=quota, **fields)
+    session.commit()
+    return alias
 
 
 def count_rows(app, owner_id=None):
