@@ -20,4 +20,5 @@ DRILLS = (
     "hung",
     "slow_clients",
     "lock_contention",
+    "idempotent_retries",
 )

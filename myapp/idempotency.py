@@ -18,7 +18,7 @@ import json
 from datetime import datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import and_, bindparam, delete, func, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,22 @@ from myapp.models import IdempotencyRecord
 
 #: Expired records deleted per transaction by `purge_expired`.
 PURGE_BATCH = 1000
+
+
+# Built once, and run on the session's connection: building a statement, and the
+# ORM's way of executing one, cost more than SQLite takes to run it.
+_THIS_KEY = and_(
+    IdempotencyRecord.scope == bindparam("scope"), IdempotencyRecord.key == bindparam("key")
+)
+_FIND = select(
+    IdempotencyRecord.fingerprint,
+    IdempotencyRecord.status,
+    IdempotencyRecord.headers,
+    IdempotencyRecord.document,
+    IdempotencyRecord.expires_at,
+).where(_THIS_KEY)
+_FORGET = delete(IdempotencyRecord).where(_THIS_KEY)
+_KEEP = insert(IdempotencyRecord)
 
 
 def _lock_id(scope: str, key: str) -> int:
@@ -49,16 +65,16 @@ class DatabaseStore:
             held = session.scalar(select(func.pg_try_advisory_xact_lock(_lock_id(scope, key))))
             if not held:
                 raise IdempotencyKeyInFlight()
-        record = session.get(IdempotencyRecord, (scope, key))
-        if record is None:
+        found = session.connection().execute(_FIND, {"scope": scope, "key": key}).first()
+        if found is None:
             return None
-        if record.expires_at <= utcnow():
-            session.delete(record)  # the key is free again; this request's outcome replaces it
-            session.flush()
+        if found.expires_at <= utcnow():
+            # The key is free again; this request's outcome takes its place.
+            session.connection().execute(_FORGET, {"scope": scope, "key": key})
             return None
-        headers = [(name, value) for name, value in json.loads(record.headers)]
-        document = json.loads(record.document)
-        return Outcome(scope, key, record.fingerprint, record.status, headers, document)
+        headers = [(name, value) for name, value in json.loads(found.headers)]
+        document = json.loads(found.document)
+        return Outcome(scope, key, found.fingerprint, found.status, headers, document)
 
     def commit(self, outcome: Outcome | None) -> None:
         """Commit the request's writes, with the outcome's record when there is one."""
@@ -67,24 +83,23 @@ class DatabaseStore:
             session.commit()
             return
         session.flush()  # the view's own writes fail as themselves, not as the key's
-        session.add(
-            IdempotencyRecord(
-                scope=outcome.scope,
-                key=outcome.key,
-                fingerprint=outcome.fingerprint,
-                status=outcome.status,
-                headers=json.dumps(outcome.headers),
-                document=json.dumps(outcome.document),
-                expires_at=utcnow() + self.ttl,
-            )
-        )
+        record = {
+            "scope": outcome.scope,
+            "key": outcome.key,
+            "fingerprint": outcome.fingerprint,
+            "status": outcome.status,
+            "headers": json.dumps(outcome.headers),
+            "document": json.dumps(outcome.document),
+            "expires_at": utcnow() + self.ttl,
+        }
         try:
-            session.commit()
+            session.connection().execute(_KEEP, record)
         except IntegrityError:
-            # Another request with the key committed first (possible only if a lock
-            # was lost); nothing of this one is kept, and a retry replays that one's.
+            # Another request with the key got there first (possible only if its lock
+            # was lost): nothing of this one is kept, and a retry replays that one's.
             session.rollback()
             raise IdempotencyKeyInFlight() from None
+        session.commit()
 
 
 def purge_expired(session: Session, now: datetime, batch: int = PURGE_BATCH) -> int:

@@ -10,7 +10,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -161,16 +161,25 @@ def test_a_server_error_releases_the_key_and_leaves_nothing(app, client, ann, mo
 
 
 def test_a_failed_commit_keeps_neither_the_alias_nor_the_outcome(app, client, ann, monkeypatch):
+    keyed_inserts = []
+
+    def spot(_conn, _cursor, statement, *_args):
+        if statement.startswith("INSERT INTO idempotency_keys"):
+            keyed_inserts.append(statement)
+
     real_commit = Session.commit
 
-    def commit_fails(session):
-        if session.new and any(isinstance(o, IdempotencyRecord) for o in session.new):
+    def commit_fails_after_the_outcome(session):
+        if keyed_inserts:
+            keyed_inserts.clear()
             raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
         return real_commit(session)
 
-    monkeypatch.setattr(Session, "commit", commit_fails)
+    event.listen(get_engine(app), "before_cursor_execute", spot)
+    monkeypatch.setattr(Session, "commit", commit_fails_after_the_outcome)
     failed = create(client, ann, "k")
     monkeypatch.undo()
+    event.remove(get_engine(app), "before_cursor_execute", spot)
 
     assert_problem(failed, 503, TYPE_BASE + "service-unavailable")
     assert count(app) == count(app, IdempotencyRecord) == 0

@@ -27,6 +27,7 @@ from myapp.core.request import api_request, current_api_app
 #: Response headers a browser app may read (beyond the CORS-safelisted ones).
 EXPOSED = (
     "ETag",
+    "Idempotent-Replayed",
     "Link",
     "Location",
     "Retry-After",

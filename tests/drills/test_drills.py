@@ -15,6 +15,7 @@ import pytest
 from drills import (
     graceful,
     hung,
+    idempotent_retries,
     load,
     lock_contention,
     postgres_down,
@@ -91,3 +92,11 @@ def test_password_hashing_never_holds_up_another_writer() -> None:
     """Password changes and sign-ups with scrypt beside alias writes on SQLite: no 5xx,
     and no write waits out a hash."""
     check(lock_contention.run)
+
+
+def test_keyed_retries_through_killed_workers_create_one_alias_per_key() -> None:
+    """Idempotency-Key POSTs retried while workers are SIGKILLed, on SQLite and PostgreSQL:
+    exactly one alias per key, named by the key's final answer."""
+    report = check(idempotent_retries.run)
+    assert report.figures["sqlite_cut"] > 0
+    assert report.figures["postgresql_cut"] > 0
