@@ -70,6 +70,14 @@ step("PATCH with the right If-Match", fresh.data?.data.description === descripti
 const deleted = await auth.DELETE("/v1/aliases/{alias_id}", { params: { path } });
 step("DELETE", deleted.response.status === 204, deleted.response.status);
 
+const keyed = { params: { header: { "Idempotency-Key": "ts-retry-1" } }, body: { target: "retried@example.com" } };
+const sent = [await auth.POST("/v1/aliases", keyed), await auth.POST("/v1/aliases", keyed)];
+step(
+  "a retry with its Idempotency-Key replays the alias",
+  sent[0].data?.data.id === sent[1].data?.data.id && sent[1].response.headers.get("Idempotent-Replayed") === "true",
+  sent.map((answer) => answer.response.status),
+);
+
 const invalid = await auth.POST("/v1/aliases", { body: { target: "not an address" } });
 const firstError = invalid.error?.errors?.[0];
 step("a validation problem", invalid.response.status === 422, invalid.error);

@@ -104,6 +104,20 @@ def main(base_url: str) -> None:
     deleted = aliases_delete_alias.sync_detailed(ids[0], client=auth)
     step("DELETE", deleted.status_code == HTTPStatus.NO_CONTENT, deleted.status_code)
 
+    keyed = AliasesCreateAliasBody(target="retried@example.com")
+    sent = [
+        aliases_create_alias.sync_detailed(client=auth, body=keyed, idempotency_key="py-retry-1")
+        for _ in range(2)
+    ]
+    parsed = [answer.parsed for answer in sent]
+    step(
+        "a retry with its Idempotency-Key replays the alias",
+        all(isinstance(p, AliasesCreateAliasResponse201) for p in parsed)
+        and parsed[0].data.id == parsed[1].data.id  # type: ignore[union-attr]
+        and sent[1].headers.get("Idempotent-Replayed") == "true",
+        [answer.status_code for answer in sent],
+    )
+
     invalid = aliases_create_alias.sync(
         client=auth, body=AliasesCreateAliasBody(target="not an address")
     )
