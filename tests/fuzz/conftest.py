@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from myapp import create_app
 from myapp.db import get_engine
-from myapp.models import Alias, Token, User
+from myapp.models import Alias, IdempotencyRecord, Token, User
 from myapp.services import aliases, tokens, users
 
 ADMIN_EMAIL = "fuzz-admin@example.com"
@@ -91,8 +91,14 @@ class World:
         return user
 
     def ensure(self) -> str:
-        """Restore both users and their aliases; return the admin's token, reissued if revoked."""
+        """Restore both users and their aliases; return the admin's token, reissued if revoked.
+
+        Kept Idempotency-Key answers are forgotten: each case is a request of its own,
+        and a key generated again for another body would otherwise be a 422 (reused).
+        """
         with Session(get_engine(self.app), expire_on_commit=False) as session:
+            session.execute(delete(IdempotencyRecord))
+            session.commit()
             self._user(session, OTHER_EMAIL, is_admin=False)
             admin = self._user(session, ADMIN_EMAIL, is_admin=True)
             if self.token is None or tokens.user_for_token(session, self.token) is None:
