@@ -70,6 +70,8 @@ class ApiFlask(Flask):
             "CORS_ORIGINS": (),
             # Seconds a browser may keep a preflight's answer.
             "CORS_MAX_AGE": 600,
+            # Keep serving @deprecated routes past their sunset (with their headers).
+            "SERVE_AFTER_SUNSET": False,
         }
     )
     #: The libraries whose guarded fast path this app uses (see myapp.core.fastpath).

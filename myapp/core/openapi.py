@@ -18,6 +18,7 @@ from flask import Flask
 from werkzeug.routing import Rule
 from werkzeug.routing.converters import IntegerConverter, NumberConverter
 
+from myapp.core.deprecation import Deprecation, deprecation_of
 from myapp.core.idempotency import HEADER, KEY_PATTERN, REPLAYED
 from myapp.core.ratelimit import current_limiter
 from myapp.core.routing import IdConverter
@@ -257,6 +258,16 @@ def _idempotency_parameters(view: Any) -> list[dict[str, Any]]:
     ]
 
 
+def _deprecation_note(notice: Deprecation) -> str:
+    """The operation's description of its deprecation, as its headers say it."""
+    note = f"Deprecated since {notice.since:%Y-%m-%d}"
+    if notice.sunset is not None:
+        note += f"; from {notice.sunset:%Y-%m-%d %H:%M} UTC on, a 410 problem"
+    if notice.link is not None:
+        note += f"; see {notice.link}"
+    return note + "."
+
+
 def _operation(app: Flask, rule: Rule, method: str, schemas: dict[str, Any]) -> dict[str, Any]:
     view: Any = app.view_functions[rule.endpoint]
     parameters = _path_parameters(rule)
@@ -296,6 +307,16 @@ def _operation(app: Flask, rule: Rule, method: str, schemas: dict[str, Any]) -> 
             "headers": _headers("ETag", "X-Request-ID"),
         }
     keyed = getattr(view, "idempotent", False)
+    notice = deprecation_of(app, rule.endpoint)
+    if notice is not None:
+        operation["deprecated"] = True
+        operation["description"] += "\n\n" + _deprecation_note(notice)
+        if notice.sunset is not None:
+            operation["responses"]["410"] = {
+                "description": "Retired: the sunset has passed (unless SERVE_AFTER_SUNSET).",
+                "headers": _headers("X-Request-ID"),
+                "content": {"application/problem+json": {"schema": PROBLEM_REF}},
+            }
     for status in sorted(_problem_statuses(rule, view, method, policy)):
         name = IDEMPOTENT_RESPONSES.get(status, str(status)) if keyed else str(status)
         operation["responses"][str(status)] = {"$ref": f"#/components/responses/{name}"}
