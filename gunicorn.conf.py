@@ -32,7 +32,7 @@ from gunicorn.workers.gthread import ThreadWorker
 # granian. gunicorn reads this file before it moves to --chdir, so serve.py is
 # looked for next to this file, not in whichever directory gunicorn started in.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve import check_app, cores, env_float, env_int
+from serve import check_app, cores, env_float, env_int, prepare_metrics
 
 bind = [
     address.strip()
@@ -189,5 +189,9 @@ proc_name = "myapp"
 
 
 def on_starting(server: object) -> None:
-    """Build the app once in the master, so a refused configuration stops gunicorn at once."""
+    """Build the app once in the master, so a refused configuration stops gunicorn at once.
+
+    First, with metrics on, the directory the workers keep their counts in (serve.py).
+    """
+    prepare_metrics()
     check_app(getattr(getattr(server, "app", None), "app_uri", None) or "myapp:create_app")

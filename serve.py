@@ -16,7 +16,9 @@ command line reads) for the server:
     GRANIAN_RESPAWN_INTERVAL          3.5 seconds
     GRANIAN_LOG_LEVEL                 info
 
-and sets MYAPP_REQUEST_TIMEOUT to 30 seconds unless it is set. The app is built
+and sets MYAPP_REQUEST_TIMEOUT to 30 seconds unless it is set. With metrics on
+(MYAPP_METRICS_TOKEN), the workers keep their counts in PROMETHEUS_MULTIPROC_DIR
+(a new temporary directory unless it is set), emptied first. The app is built
 once in this process first, so that a configuration it refuses (no SECRET_KEY)
 stops the server with its message before any worker starts.
 """
@@ -25,7 +27,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
 from typing import Any
 
 DEFAULT_TARGET = "myapp:create_app"
@@ -101,6 +105,22 @@ def settings(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
     }
 
 
+def prepare_metrics(environ: MutableMapping[str, str] = os.environ) -> None:
+    """With metrics on, one directory where every worker keeps its counts, emptied.
+
+    A scrape sums the files there (prometheus_client's multiprocess mode); the
+    counts of an earlier run would be summed too. prometheus_client reads the
+    variable when it is imported, so this runs before the app is.
+    """
+    if not environ.get("MYAPP_METRICS_TOKEN"):
+        return
+    directory = environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="myapp-metrics-")
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    for stale in Path(directory).glob("*.db"):
+        stale.unlink()
+    environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+
+
 def check_app(target: str) -> None:
     """Build the app once here, and exit with its message if it cannot start.
 
@@ -134,6 +154,7 @@ def main(argv: list[str]) -> None:
     # one: a request past it ends its worker, which granian replaces.
     os.environ.setdefault("MYAPP_REQUEST_TIMEOUT", "30")
     options = settings()
+    prepare_metrics()
     check_app(target)
     options["log_level"] = LogLevels(options["log_level"])
     header_read_timeout = options.pop("http1_header_read_timeout")

@@ -21,4 +21,5 @@ DRILLS = (
     "slow_clients",
     "lock_contention",
     "idempotent_retries",
+    "metrics_scrape",
 )

@@ -17,6 +17,7 @@ from myapp.core import (
 )
 from myapp.core.cors import register_cors
 from myapp.core.logs import register_logging
+from myapp.core.metrics import register_metrics
 from myapp.core.ratelimit import register_ratelimit
 from myapp.core.watchdog import register_watchdog
 from myapp.db import register_database
@@ -27,7 +28,7 @@ __version__ = "0.1.0"
 
 def create_app(config: Mapping[str, Any] | object | None = None) -> ApiFlask:
     """Build the application: config, logs, proxies, errors, CORS, database (and the
-    idempotency keys kept in it), routes, limits, auth."""
+    idempotency keys kept in it), routes, limits, auth, metrics."""
     app = ApiFlask(__name__, instance_relative_config=True, static_folder=None)
     load_config(app, config)
     register_logging(app)
@@ -43,4 +44,5 @@ def create_app(config: Mapping[str, Any] | object | None = None) -> ApiFlask:
     register_blueprints(app, "myapp.blueprints")
     register_ratelimit(app)
     register_auth(app)
+    register_metrics(app, __version__)
     return app

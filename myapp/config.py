@@ -153,6 +153,7 @@ def load_config(app: Flask, config: Mapping[str, Any] | object | None) -> None:
     elif config is not None:
         app.config.from_object(config)
     check_secret_key(app)
+    check_metrics_token(app)
     check_public_url(app)
     check_cors_origins(app)
     # Domains compare case-insensitively: stored, matched and generated in lower case.
@@ -194,6 +195,17 @@ def warn_about_hosts(app: Flask) -> None:
         ENV_PREFIX,
         ENV_PREFIX,
     )
+
+
+def check_metrics_token(app: Flask) -> None:
+    """Refuse a METRICS_TOKEN short enough to guess: /metrics is never rate limited."""
+    token = app.config["METRICS_TOKEN"]
+    if token and (not isinstance(token, str) or len(token) < MIN_SECRET_LENGTH):
+        raise ConfigError(
+            f"METRICS_TOKEN needs at least {MIN_SECRET_LENGTH} random characters, for example:\n"
+            f"  export {ENV_PREFIX}METRICS_TOKEN=\"$(python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))')\""
+        )
 
 
 def check_secret_key(app: Flask) -> None:

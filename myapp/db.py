@@ -23,6 +23,7 @@ from sqlalchemy.orm import DeclarativeBase, Session
 
 from myapp.core import ApiFlask, NotReady, ServiceUnavailable, api_request
 from myapp.core.errors import handle_unexpected, render_problem
+from myapp.core.metrics import current_metrics
 from myapp.core.request import context_globals, current_api_app
 from myapp.migrations import newest_revision, schema_revision
 
@@ -170,6 +171,9 @@ def check_database(engine: Engine) -> None:
 def handle_database_down(error: exc.SQLAlchemyError) -> Response:
     """Answer 503 when the database is unreachable, locked past its timeout, or saturated."""
     current_app.logger.warning("database unavailable: %s", error.__class__.__name__)
+    metrics = current_metrics()
+    if metrics is not None:
+        metrics.database_errors.labels(type(error).__name__).inc()
     if _NO_TABLE.search(str(error)):
         current_app.logger.warning(
             "the database has no schema: run `flask --app myapp init-db` to create it"

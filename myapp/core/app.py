@@ -72,6 +72,8 @@ class ApiFlask(Flask):
             "CORS_MAX_AGE": 600,
             # Keep serving @deprecated routes past their sunset (with their headers).
             "SERVE_AFTER_SUNSET": False,
+            # The bearer token /metrics answers (myapp.core.metrics); None: metrics off.
+            "METRICS_TOKEN": None,
         }
     )
     #: The libraries whose guarded fast path this app uses (see myapp.core.fastpath).

@@ -190,7 +190,7 @@ def log_request(response: Response) -> Response:
                 current.method,
                 current.path,
                 response.status_code,
-                round((time.perf_counter() - current.started) * 1000, 2),
+                round(current.elapsed() * 1000, 2),
                 current.remote_addr,
                 current.request_id,
             )

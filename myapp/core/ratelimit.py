@@ -58,6 +58,11 @@ class Limiter:
         self.logger = app.logger
         #: Returns the authenticated identity ("user:42") or None; the auth layer sets it.
         self.identity_loader: Callable[[ApiRequest], str | None] = lambda _request: None
+        #: Told each check's policy name and outcome: allowed, denied, fail_open (the
+        #: store is down, the route served) or closed (down, the route refused).
+        self.on_decision: Callable[[str, str], None] | None = None
+        #: Told each error of the store.
+        self.on_store_error: Callable[[], None] | None = None
         self._down_until = 0.0
         self._outage = False
 
@@ -104,8 +109,13 @@ class Limiter:
                     self.logger.warning(
                         "the rate limiter's store, %s, is reachable again", self.backend.where
                     )
+                if self.on_decision is not None:
+                    self.on_decision(policy.name, "allowed" if allowed else "denied")
                 return RateLimitState(limits, allowed, tuple(until_full))
-        if self.sensitive_fail_open if policy.sensitive else self.fail_open:
+        served = self.sensitive_fail_open if policy.sensitive else self.fail_open
+        if self.on_decision is not None:
+            self.on_decision(policy.name, "fail_open" if served else "closed")
+        if served:
             return None
         raise ServiceUnavailable(
             "The rate limiter is unavailable, so this route is closed for now.",
@@ -150,6 +160,8 @@ class Limiter:
             )
 
     def _store_down(self, exc: Exception) -> None:
+        if self.on_store_error is not None:
+            self.on_store_error()
         # Skip the store for a moment so an outage costs one timeout, not one per request.
         # Workers see an outage at the same instant; a little jitter (never past the
         # interval) keeps their retries from all stalling on a frozen store at once.

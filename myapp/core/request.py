@@ -41,6 +41,10 @@ class ApiRequest(Request):
         #: Only names and values built in code, never text from the client.
         self.response_headers: list[tuple[str, str]] = []
 
+    def elapsed(self) -> float:
+        """Seconds since the request arrived."""
+        return time.perf_counter() - self.started
+
     @cached_property
     def request_id(self) -> str:
         """Return the client's X-Request-ID when valid, else a fresh random id."""

@@ -18,6 +18,7 @@ from drills import (
     idempotent_retries,
     load,
     lock_contention,
+    metrics_scrape,
     postgres_down,
     ratelimit,
     redis_down,
@@ -100,3 +101,9 @@ def test_keyed_retries_through_killed_workers_create_one_alias_per_key() -> None
     report = check(idempotent_retries.run)
     assert report.figures["sqlite_cut"] > 0
     assert report.figures["postgresql_cut"] > 0
+
+
+def test_one_scrape_of_two_workers_counts_every_request_exactly() -> None:
+    """Requests over fresh connections to 2 workers, then one /metrics: exact counts."""
+    report = check(metrics_scrape.run)
+    assert report.figures["workers_counted"] == 2
