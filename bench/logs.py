@@ -24,7 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from myapp.core.logs import AccessEntry, JsonFormatter, access_json, access_record
 
 ENTRY = AccessEntry(
-    time.time(), "GET", "/v1/aliases", 200, 0.48, "127.0.0.1", "fd982a12b014b9be14e095291190af91"
+    time.time(),
+    "GET",
+    "/v1/aliases",
+    200,
+    0.48,
+    "127.0.0.1",
+    "fd982a12b014b9be14e095291190af91",
+    None,
 )
 
 

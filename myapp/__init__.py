@@ -19,8 +19,9 @@ from myapp.core.cors import register_cors
 from myapp.core.logs import register_logging
 from myapp.core.metrics import register_metrics
 from myapp.core.ratelimit import register_ratelimit
+from myapp.core.tracing import register_tracing
 from myapp.core.watchdog import register_watchdog
-from myapp.db import register_database
+from myapp.db import register_database, trace_database
 from myapp.idempotency import register_idempotency
 
 __version__ = "0.1.0"
@@ -28,7 +29,7 @@ __version__ = "0.1.0"
 
 def create_app(config: Mapping[str, Any] | object | None = None) -> ApiFlask:
     """Build the application: config, logs, proxies, errors, CORS, database (and the
-    idempotency keys kept in it), routes, limits, auth, metrics."""
+    idempotency keys kept in it), routes, limits, auth, metrics, traces."""
     app = ApiFlask(__name__, instance_relative_config=True, static_folder=None)
     load_config(app, config)
     register_logging(app)
@@ -45,4 +46,6 @@ def create_app(config: Mapping[str, Any] | object | None = None) -> ApiFlask:
     register_ratelimit(app)
     register_auth(app)
     register_metrics(app, __version__)
+    register_tracing(app, __version__)
+    trace_database(app)
     return app

@@ -74,6 +74,8 @@ class ApiFlask(Flask):
             "SERVE_AFTER_SUNSET": False,
             # The bearer token /metrics answers (myapp.core.metrics); None: metrics off.
             "METRICS_TOKEN": None,
+            # A span per request through OpenTelemetry (myapp.core.tracing).
+            "OTEL": False,
         }
     )
     #: The libraries whose guarded fast path this app uses (see myapp.core.fastpath).

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from flask import Flask, Response, has_request_context
 
 from myapp.core.request import api_request
+from myapp.core.tracing import trace_fields
 
 ACCESS_LOGGER = "myapp.access"  # a child of the app's logger ("myapp")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -91,12 +92,17 @@ class AccessEntry(NamedTuple):
     duration_ms: float
     client: str | None
     request_id: str
+    #: trace_id, and parent_span_id or span_id or both (myapp.core.tracing); often none.
+    trace: dict[str, str] | None
 
 
 def _access_parts(entry: AccessEntry) -> tuple[float, str, dict[str, Any]]:
     """The entry's time, its message, and its other fields (the line's extras)."""
     fields = entry._asdict()
     created: float = fields.pop("created")
+    trace = fields.pop("trace")
+    if trace is not None:
+        fields.update(trace)
     return created, f"{entry.method} {entry.path} {entry.status}", fields
 
 
@@ -193,6 +199,7 @@ def log_request(response: Response) -> Response:
                 round(current.elapsed() * 1000, 2),
                 current.remote_addr,
                 current.request_id,
+                trace_fields(current),
             )
         )
     return response

@@ -31,6 +31,8 @@ class ApiRequest(Request):
 
     #: Whether `read_body` has read the body (so nothing is left to discard).
     body_read = False
+    #: The ids of the request's own span, when tracing made one (myapp.core.tracing).
+    trace_fields: dict[str, str] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

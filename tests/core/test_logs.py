@@ -119,11 +119,15 @@ def test_access_log_can_be_switched_off(make_app, capsys):
     duration_ms=st.floats(min_value=0, max_value=1e6, allow_nan=False),
     client=st.none() | st.text(),
     request_id=st.text(),
+    trace=st.none()
+    | st.fixed_dictionaries(
+        {"trace_id": st.text(), "span_id": st.text()}, optional={"parent_span_id": st.text()}
+    ),
 )
 def test_access_lines_are_what_the_formatter_writes(
-    created, method, path, status, duration_ms, client, request_id
+    created, method, path, status, duration_ms, client, request_id, trace
 ):
     """The access line built directly is byte for byte JsonFormatter's line for its record."""
-    entry = AccessEntry(created, method, path, status, duration_ms, client, request_id)
+    entry = AccessEntry(created, method, path, status, duration_ms, client, request_id, trace)
 
     assert access_json(entry) == JsonFormatter().format(access_record(entry))
