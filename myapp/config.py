@@ -197,10 +197,20 @@ def warn_about_hosts(app: Flask) -> None:
     )
 
 
+def _guessable(secret: object) -> bool:
+    """Whether a secret is not a string of enough random characters."""
+    return (
+        not isinstance(secret, str)
+        or secret.lower() in _PLACEHOLDER_SECRETS
+        or len(secret) < MIN_SECRET_LENGTH
+        or len(set(secret)) < MIN_SECRET_CHARACTERS  # "a" * 48 is long, and guessable
+    )
+
+
 def check_metrics_token(app: Flask) -> None:
-    """Refuse a METRICS_TOKEN short enough to guess: /metrics is never rate limited."""
+    """Refuse a METRICS_TOKEN easy to guess: /metrics is never rate limited."""
     token = app.config["METRICS_TOKEN"]
-    if token and (not isinstance(token, str) or len(token) < MIN_SECRET_LENGTH):
+    if token and _guessable(token):
         raise ConfigError(
             f"METRICS_TOKEN needs at least {MIN_SECRET_LENGTH} random characters, for example:\n"
             f"  export {ENV_PREFIX}METRICS_TOKEN=\"$(python -c 'import secrets; "
@@ -222,12 +232,7 @@ def check_secret_key(app: Flask) -> None:
     if app.debug or app.testing or (from_cli and not key):
         app.config["SECRET_KEY"] = secrets.token_urlsafe(32)
         return
-    if (
-        not isinstance(key, str)
-        or key.lower() in _PLACEHOLDER_SECRETS
-        or len(key) < MIN_SECRET_LENGTH
-        or len(set(key)) < MIN_SECRET_CHARACTERS  # "a" * 48 is long, and guessable
-    ):
+    if _guessable(key):
         raise ConfigError(
             f"SECRET_KEY is missing or weak (it needs at least {MIN_SECRET_LENGTH} random "
             "characters). Set it in the environment, for example:\n"
