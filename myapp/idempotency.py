@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from myapp.core.idempotency import EXTENSION, Idempotency, IdempotencyKeyInFlight, Outcome
-from myapp.db import get_session, utcnow
+from myapp.db import get_engine, get_session, utcnow
 from myapp.models import IdempotencyRecord
 
 #: Expired records deleted per transaction by `purge_expired`.
@@ -53,15 +53,20 @@ def _lock_id(scope: str, key: str) -> int:
 
 
 class DatabaseStore:
-    """Outcomes in the `idempotency_keys` table, kept `ttl` seconds."""
+    """Outcomes in the `idempotency_keys` table, kept `ttl` seconds.
 
-    def __init__(self, ttl: int) -> None:
+    `advisory_locks`: hold a key with PostgreSQL's advisory lock (SQLite's write lock
+    already holds it).
+    """
+
+    def __init__(self, ttl: int, *, advisory_locks: bool) -> None:
         self.ttl = timedelta(seconds=ttl)
+        self.advisory_locks = advisory_locks
 
     def claim(self, scope: str, key: str) -> Outcome | None:
         """Hold the key for this transaction; its live outcome, or None to run the view."""
         session = get_session()
-        if session.get_bind().dialect.name == "postgresql":
+        if self.advisory_locks:
             held = session.scalar(select(func.pg_try_advisory_xact_lock(_lock_id(scope, key))))
             if not held:
                 raise IdempotencyKeyInFlight()
@@ -125,4 +130,6 @@ def purge_expired(session: Session, now: datetime, batch: int = PURGE_BATCH) -> 
 
 def register_idempotency(app: Flask) -> None:
     """Keep @idempotent views' outcomes in the database for IDEMPOTENCY_TTL seconds."""
-    app.extensions[EXTENSION] = Idempotency(DatabaseStore(app.config["IDEMPOTENCY_TTL"]))
+    postgresql = get_engine(app).dialect.name == "postgresql"
+    store = DatabaseStore(app.config["IDEMPOTENCY_TTL"], advisory_locks=postgresql)
+    app.extensions[EXTENSION] = Idempotency(store)
