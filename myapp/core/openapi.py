@@ -213,6 +213,17 @@ def _problem_statuses(rule: Rule, view: Any, method: str, policy: Any) -> set[in
     return statuses
 
 
+def _header_parameter(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional request header, as an operation's parameter."""
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
+
+
 def _conditional_parameters(view: Any, method: str) -> list[dict[str, Any]]:
     """If-None-Match on a GET with an ETag, If-Match on the writes that honour one."""
     if not getattr(view, "openapi", {}).get("etag"):
@@ -224,16 +235,7 @@ def _conditional_parameters(view: Any, method: str) -> list[dict[str, Any]]:
     else:
         return []
     description = f"An ETag from an earlier answer: {use}."
-    schema = {"type": "string"}
-    return [
-        {
-            "name": name,
-            "in": "header",
-            "required": False,
-            "description": description,
-            "schema": schema,
-        }
-    ]
+    return [_header_parameter(name, description, {"type": "string"})]
 
 
 def _idempotency_parameters(view: Any) -> list[dict[str, Any]]:
@@ -247,15 +249,7 @@ def _idempotency_parameters(view: Any) -> list[dict[str, Any]]:
         "true. Successes are kept for IDEMPOTENCY_TTL (24 hours by default)."
     )
     schema = {"type": "string", "minLength": 1, "maxLength": 257, "pattern": KEY_PATTERN}
-    return [
-        {
-            "name": HEADER,
-            "in": "header",
-            "required": False,
-            "description": description,
-            "schema": schema,
-        }
-    ]
+    return [_header_parameter(HEADER, description, schema)]
 
 
 def _deprecation_note(notice: Deprecation) -> str:
@@ -312,11 +306,8 @@ def _operation(app: Flask, rule: Rule, method: str, schemas: dict[str, Any]) -> 
         operation["deprecated"] = True
         operation["description"] += "\n\n" + _deprecation_note(notice)
         if notice.sunset is not None:
-            operation["responses"]["410"] = {
-                "description": "Retired: the sunset has passed (unless SERVE_AFTER_SUNSET).",
-                "headers": _headers("X-Request-ID"),
-                "content": {"application/problem+json": {"schema": PROBLEM_REF}},
-            }
+            retired = "Retired: the sunset has passed (unless SERVE_AFTER_SUNSET)."
+            operation["responses"]["410"] = _problem_response(retired, _headers("X-Request-ID"))
     for status in sorted(_problem_statuses(rule, view, method, policy)):
         name = IDEMPOTENT_RESPONSES.get(status, str(status)) if keyed else str(status)
         operation["responses"][str(status)] = {"$ref": f"#/components/responses/{name}"}
