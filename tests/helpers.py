@@ -105,6 +105,15 @@ CORRUPT_HASHES = [
 ]
 
 
+def signed_up(client: Any, email: str, password: str) -> dict[str, str]:
+    """Sign a new user up and in over HTTP; return their Authorization header."""
+    body = {"email": email, "name": "N", "password": password}
+    assert client.post("/v1/users", json=body).status_code == 201
+    signed = client.post("/v1/auth/token", json={"email": email, "password": password})
+    assert signed.status_code == 200, signed.get_json()
+    return {"Authorization": "Bearer " + signed.get_json()["data"]["access_token"]}
+
+
 def stamp_newest_revision(connection):
     """Record the schema create_all made as the newest migration's, as init-db would."""
     connection.execute(text(VERSION_TABLE))

@@ -20,7 +20,7 @@ from myapp.idempotency import purge_expired
 from myapp.models import Alias, IdempotencyRecord
 from myapp.services import aliases as aliases_service
 from tests.conftest import ON_POSTGRES
-from tests.helpers import assert_problem, assert_standard_headers, assert_success
+from tests.helpers import assert_problem, assert_standard_headers, assert_success, signed_up
 
 PASSWORD = "orchid mantle 91"
 TYPE_BASE = "https://myapp.dev/problems/"
@@ -34,10 +34,7 @@ def app(make_app):
 
 def sign_up(client, email):
     """A new user's Authorization header."""
-    body = {"email": email, "name": "N", "password": PASSWORD}
-    assert client.post("/v1/users", json=body).status_code == 201
-    signed = client.post("/v1/auth/token", json={"email": email, "password": PASSWORD})
-    return {"Authorization": "Bearer " + signed.get_json()["data"]["access_token"]}
+    return signed_up(client, email, PASSWORD)
 
 
 @pytest.fixture

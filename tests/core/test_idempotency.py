@@ -20,7 +20,7 @@ from myapp.core.idempotency import (
 )
 from myapp.db import get_engine
 from myapp.models import IdempotencyRecord
-from tests.helpers import assert_problem, assert_standard_headers, assert_success
+from tests.helpers import assert_problem, assert_standard_headers, assert_success, signed_up
 
 TYPE_BASE = "https://myapp.dev/problems/"
 PASSWORD = "orchid mantle 91"
@@ -214,10 +214,7 @@ def test_a_key_belongs_to_the_client_address_on_an_anonymous_route(app, client, 
 
 def test_a_signed_in_caller_keeps_their_key_whatever_the_address(app, client, runs):
     def token(email):
-        body = {"email": email, "name": "N", "password": PASSWORD}
-        assert client.post("/v1/users", json=body).status_code == 201
-        signed = client.post("/v1/auth/token", json={"email": email, "password": PASSWORD})
-        return "Bearer " + signed.get_json()["data"]["access_token"]
+        return signed_up(client, email, PASSWORD)["Authorization"]
 
     ann, bob = token("ann@example.com"), token("bob@example.com")
 

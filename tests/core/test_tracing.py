@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from myapp.core.logs import stop_logging
 from myapp.core.tracing import traceparent_fields
+from tests.helpers import signed_up
 
 ROOT = Path(__file__).resolve().parents[2]
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -86,12 +87,9 @@ def exporter():
 @pytest.fixture
 def traced(make_app, exporter):
     app = make_app(OTEL=True, LOG_FORMAT="json", ACCESS_LOG=True, RATELIMIT_AUTH="1000/minute")
-    client = app.test_client()
-    body = {"email": "ann@example.com", "name": "Ann", "password": PASSWORD}
-    assert client.post("/v1/users", json=body).status_code == 201
-    signed = client.post("/v1/auth/token", json={"email": body["email"], "password": PASSWORD})
+    auth = signed_up(app.test_client(), "ann@example.com", PASSWORD)
     exporter.clear()
-    return app, {"Authorization": "Bearer " + signed.get_json()["data"]["access_token"]}
+    return app, auth
 
 
 def test_a_request_is_a_server_span_with_the_limiter_and_the_database_under_it(
